@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+
+MIRROR_ENV = 'TORCH_GEOMETRIC_EA_MIRROR'
+
+
+def pytest_collection_modifyitems(config, items):
+    r"""Skips tests marked ``real_data`` when no local data copy is set."""
+    if os.environ.get(MIRROR_ENV):
+        return
+    skip = pytest.mark.skip(reason=f"{MIRROR_ENV} is not set")
+    for item in items:
+        if 'real_data' in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def mirror() -> Path:
+    r"""The local copy of the real datasets (``TORCH_GEOMETRIC_EA_MIRROR``);
+    skips the test when it is not set."""
+    path = os.environ.get(MIRROR_ENV)
+    if not path:
+        pytest.skip(f"{MIRROR_ENV} is not set")
+    return Path(path)
+
+
+@pytest.fixture
+def dataset_root(tmp_path) -> str:
+    r"""An empty dataset root directory."""
+    root = tmp_path / 'datasets'
+    root.mkdir()
+    return str(root)

@@ -1,0 +1,88 @@
+r"""KG pairs, their file formats, benchmark datasets and a synthetic
+generator."""
+from torch_geometric_ea.data.pair import (
+    LINK,
+    SPLITS,
+    SRC,
+    SRC_TRIPLE,
+    TGT,
+    TGT_TRIPLE,
+    check_links,
+    entity_names,
+    from_union,
+    kg_pair,
+    links,
+    local_name,
+    resplit,
+    split_links,
+    to_union,
+    union_to_local,
+)
+from torch_geometric_ea.data.io import (
+    IdMap,
+    Records,
+    concat_links,
+    read_id_map,
+    read_int_links,
+    read_int_triples,
+    read_str_links,
+    read_str_triples,
+)
+from torch_geometric_ea.data.formats import (
+    from_tsv,
+    read_bootea,
+    read_gcn_align,
+    read_openea,
+    read_rsn,
+)
+from torch_geometric_ea.data.datasets import (
+    MIRROR_ENV,
+    DBP15K,
+    DWY100K,
+    SRPRS,
+    OpenEA,
+)
+from torch_geometric_ea.data.synthetic import synthetic_pair
+
+__all__ = [
+    # pair
+    'SRC',
+    'TGT',
+    'SRC_TRIPLE',
+    'TGT_TRIPLE',
+    'LINK',
+    'SPLITS',
+    'kg_pair',
+    'check_links',
+    'split_links',
+    'resplit',
+    'links',
+    'to_union',
+    'from_union',
+    'union_to_local',
+    'entity_names',
+    'local_name',
+    # io
+    'IdMap',
+    'Records',
+    'read_id_map',
+    'read_int_triples',
+    'read_int_links',
+    'read_str_triples',
+    'read_str_links',
+    'concat_links',
+    # formats
+    'read_gcn_align',
+    'read_rsn',
+    'read_bootea',
+    'read_openea',
+    'from_tsv',
+    # datasets
+    'MIRROR_ENV',
+    'DBP15K',
+    'SRPRS',
+    'DWY100K',
+    'OpenEA',
+    # synthetic
+    'synthetic_pair',
+]
