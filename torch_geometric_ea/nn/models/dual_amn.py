@@ -18,7 +18,8 @@ def _row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> 
     deg = torch.bincount(row, minlength=num_rows).clamp_min(1)
     value = 1.0 / deg[row].float()
     return torch.sparse_coo_tensor(torch.stack([row, col]), value,
-                                   (num_rows, num_cols)).coalesce()
+                                   (num_rows, num_cols),
+                                   check_invariants=False).coalesce()
 
 
 def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,

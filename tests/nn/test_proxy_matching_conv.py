@@ -1,0 +1,44 @@
+import torch
+
+from torch_geometric_ea.nn import ProxyMatchingConv
+
+
+def test_repr_and_shape():
+    conv = ProxyMatchingConv(12, num_proxies=5)
+    assert repr(conv) == 'ProxyMatchingConv(12, num_proxies=5)'
+    assert conv(torch.randn(7, 12)).shape == (7, 12)
+
+
+def test_dense_equals_message_passing_over_all_proxies():
+    torch.manual_seed(0)
+    conv = ProxyMatchingConv(6, num_proxies=4).double()
+    x = torch.randn(9, 6, dtype=torch.float64, requires_grad=True)
+    edge_index = torch.stack([torch.arange(4).repeat(9),
+                              torch.arange(9).repeat_interleave(4)])
+    perm = torch.randperm(edge_index.size(1))  # edge order must not matter
+    dense = conv(x)
+    sparse = conv(x, edge_index[:, perm])
+    assert torch.allclose(dense, sparse)
+    g_dense = torch.autograd.grad(dense.sum(), (x, conv.proxy))
+    g_sparse = torch.autograd.grad(sparse.sum(), (x, conv.proxy))
+    for a, b in zip(g_dense, g_sparse):
+        assert torch.allclose(a, b)
+
+
+def test_formula_on_one_proxy():
+    conv = ProxyMatchingConv(3, num_proxies=1, bias=False)
+    x = torch.randn(4, 3)
+    # One proxy gets all the attention: h_p = h - q.
+    x_p = x - conv.proxy
+    gate = torch.sigmoid(x_p @ conv.gate.weight.t())
+    assert torch.allclose(conv(x), gate * x + (1 - gate) * x_p, atol=1e-6)
+
+
+def test_subset_of_proxies_per_entity():
+    conv = ProxyMatchingConv(3, num_proxies=2, bias=False)
+    x = torch.randn(2, 3)
+    # Entity 0 sees proxy 1 only, entity 1 proxy 0 only.
+    out = conv(x, torch.tensor([[1, 0], [0, 1]]))
+    x_p = x - conv.proxy.flip(0)
+    gate = torch.sigmoid(x_p @ conv.gate.weight.t())
+    assert torch.allclose(out, gate * x + (1 - gate) * x_p, atol=1e-6)

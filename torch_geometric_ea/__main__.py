@@ -1,0 +1,5 @@
+import sys
+
+from torch_geometric_ea.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+r"""Command line: ``python -m torch_geometric_ea train ...``."""
+import argparse
+import json
+import logging
+import os
+import os.path as osp
+import platform
+import sys
+import time
+from dataclasses import asdict, fields
+from typing import List, Optional
+
+import torch
+
+from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, synthetic_pair
+from torch_geometric_ea.train import DualAMNConfig, peak_memory_gib, train_dual_amn
+
+__all__ = ['main', 'load_pair']
+
+DATASETS = {'dbp15k': DBP15K, 'srprs': SRPRS, 'dwy100k': DWY100K,
+            'openea': OpenEA}
+
+
+def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
+              num_entities: int = 2000):
+    r"""Loads a KG pair by dataset name; ``'synthetic'`` builds one offline
+    with ``num_entities`` entities per side."""
+    if dataset == 'synthetic':
+        return synthetic_pair(num_entities, seed=seed)
+    if dataset not in DATASETS:
+        raise SystemExit(f"unknown dataset {dataset!r}; choose from "
+                         f"synthetic, {', '.join(DATASETS)}")
+    if pair is None:
+        raise SystemExit(f"--pair is required for {dataset}")
+    cls = DATASETS[dataset]
+    kwargs = dict(seed=seed) if cls is DBP15K else {}
+    return cls(osp.join(root, dataset), pair, **kwargs)[0]
+
+
+def _train(args) -> int:
+    if args.model != 'dual-amn':
+        raise SystemExit(f"model {args.model!r} is not available yet")
+    t = time.perf_counter()
+    data = load_pair(args.dataset, args.pair, args.root, args.seed,
+                     args.num_entities)
+    load_time = time.perf_counter() - t
+    overrides = {f.name: getattr(args, f.name) for f in fields(DualAMNConfig)
+                 if getattr(args, f.name, None) is not None}
+    config = DualAMNConfig(**overrides)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+
+    def report(stage, info):
+        if not args.json:
+            line = '  '.join(
+                f"{d}: H@1 {info[d]['hits@1']:.4f} H@10 {info[d]['hits@10']:.4f} "
+                f"MRR {info[d]['mrr']:.4f}" for d in ('src->tgt', 'tgt->src'))
+            print(f"round {info['round']} ({info['train_pairs']} train pairs)  "
+                  f"{line}", file=sys.stderr, flush=True)
+
+    result = train_dual_amn(data, config, progress=not args.json, callback=report)
+    timings = dict(load=load_time, **result.timings)
+    out = dict(
+        model=args.model, dataset=args.dataset, pair=args.pair, seed=args.seed,
+        **result.metrics, timings=timings, peak_memory_gib=peak_memory_gib(),
+        history=result.history, new_pairs_per_round=result.num_new_pairs,
+        config=asdict(config), command=' '.join(sys.argv),
+        versions=dict(python=platform.python_version(), torch=torch.__version__,
+                      threads=torch.get_num_threads()),
+    )
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(osp.join(args.out, 'results.json'), 'w') as f:
+            json.dump(out, f, indent=2)
+        torch.save(dict(state_dict=result.model.state_dict(), config=asdict(config),
+                        num_nodes=result.model.num_nodes,
+                        num_relations=result.model.num_relations),
+                   osp.join(args.out, 'model.pt'))
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for d in ('src->tgt', 'tgt->src'):
+            m = out[d]
+            print(f"{d}: Hits@1 {m['hits@1']:.4f}  Hits@5 {m['hits@5']:.4f}  "
+                  f"Hits@10 {m['hits@10']:.4f}  MRR {m['mrr']:.4f}")
+        print(f"time {timings['total'] + load_time:.1f} s "
+              f"(train {timings['train']:.1f} s), peak memory "
+              f"{out['peak_memory_gib']:.2f} GiB"
+              + (f", saved to {args.out}" if args.out else ''))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m torch_geometric_ea')
+    sub = parser.add_subparsers(dest='command', required=True)
+    train = sub.add_parser('train', help='train a model on a KG pair and '
+                           'evaluate it on the test links')
+    train.add_argument('--model', default='dual-amn', choices=['dual-amn'])
+    train.add_argument('--dataset', default='synthetic',
+                       help='synthetic (offline, default), dbp15k, srprs, '
+                       'dwy100k, openea')
+    train.add_argument('--pair', help='e.g. zh_en (dbp15k), en_fr (srprs)')
+    train.add_argument('--root', default=osp.join('data'),
+                       help='dataset folder (default: ./data)')
+    train.add_argument('--num-entities', type=int, default=2000,
+                       help='entities per side of the synthetic pair')
+    train.add_argument('--seed', type=int, default=0,
+                       help='split and initialisation seed')
+    train.add_argument('--semi', action='store_true',
+                       help='run the bootstrapping rounds after training')
+    train.add_argument('--epochs', type=int)
+    train.add_argument('--semi-rounds', type=int)
+    train.add_argument('--semi-epochs', type=int)
+    train.add_argument('--batch-size', type=int)
+    train.add_argument('--lr', type=float)
+    train.add_argument('--negatives', choices=['all', 'other'],
+                       help="loss candidates: all entities (paper) or the "
+                       "other KG's only")
+    train.add_argument('--loss-chunk-size', type=int)
+    train.add_argument('--threads', type=int, help='torch threads')
+    train.add_argument('--out', help='write results.json and model.pt here')
+    train.add_argument('--json', action='store_true',
+                       help='print the results as JSON, no progress bars')
+    train.set_defaults(func=_train)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,167 @@
+r"""Training Dual-AMN on a KG pair: the basic run and the semi-supervised
+(bootstrapping) rounds of the official implementation."""
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from tqdm.auto import tqdm
+
+from torch_geometric_ea.data.pair import links, to_union
+from torch_geometric_ea.metrics import evaluate_alignment, mutual_nearest_neighbours
+from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
+
+__all__ = ['DualAMNConfig', 'TrainResult', 'train_dual_amn', 'peak_memory_gib']
+
+
+@dataclass
+class DualAMNConfig:
+    r"""Hyper-parameters of a Dual-AMN run; the defaults are the paper's and
+    the official implementation's."""
+    channels: int = 128
+    num_layers: int = 2
+    num_proxies: int = 64
+    dropout: float = 0.3
+    lr: float = 0.005
+    batch_size: int = 1024
+    epochs: int = 20
+    gamma: float = 1.0
+    lam: float = 30.0
+    tau: float = 10.0
+    negatives: str = 'all'
+    loss_chunk_size: Optional[int] = None
+    semi: bool = False
+    semi_rounds: int = 4
+    semi_epochs: int = 5
+    csls_k: int = 10
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    r"""What a run produces: the model, the union-graph structure it runs
+    on, the final metrics per direction, the metrics after each round,
+    wall time per phase (seconds) and the number of bootstrapped pairs."""
+    model: DualAMN
+    graph: object
+    metrics: Dict[str, Dict[str, float]]
+    history: List[Dict] = field(default_factory=list)
+    timings: Dict[str, float] = field(default_factory=dict)
+    num_new_pairs: List[int] = field(default_factory=list)
+
+    @torch.no_grad()
+    def embed(self) -> Tensor:
+        r"""Embeddings of every union node, in evaluation mode."""
+        was_training = self.model.training
+        self.model.eval()
+        out = self.model(self.graph)
+        self.model.train(was_training)
+        return out
+
+
+def peak_memory_gib() -> float:
+    r"""Peak resident memory of this process so far, in GiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == 'darwin' else peak / 2**20
+
+
+def _evaluate(result: TrainResult, test_pairs: Tensor, k: int) -> Dict:
+    emb = result.embed()
+    return evaluate_alignment(emb, emb, test_pairs, csls_k=k)
+
+
+def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
+                   progress: bool = True,
+                   callback: Optional[Callable[[str, Dict], None]] = None
+                   ) -> TrainResult:
+    r"""Trains Dual-AMN on a KG pair with its train links, evaluates on its
+    test links with CSLS, and with ``config.semi`` runs the bootstrapping
+    rounds: embed, pair the still-unaligned test entities that are mutual
+    CSLS nearest neighbours, add them to the training pairs, train
+    ``semi_epochs`` more epochs.
+
+    Args:
+        data (HeteroData): A KG pair (see :mod:`torch_geometric_ea.data`).
+        config (DualAMNConfig, optional): Hyper-parameters.
+        progress (bool, optional): Show progress bars. (default: :obj:`True`)
+        callback (callable, optional): Called as ``callback(stage, info)``
+            after each round with its metrics.
+    """
+    cfg = config or DualAMNConfig()
+    timings: Dict[str, float] = {}
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    union = to_union(data)
+    graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
+                           union.num_relations)
+    n1 = union.offset[0]
+    train_pairs = links(data, 'train') + torch.tensor([[0], [n1]])
+    test_pairs = links(data, 'test') + torch.tensor([[0], [n1]])
+    if train_pairs.size(1) == 0:
+        raise ValueError("the pair has no training links")
+    model = DualAMN(union.num_nodes, union.num_relations, cfg.channels,
+                    cfg.num_layers, cfg.num_proxies, cfg.dropout)
+    loss_fn = NormalizedHardSampleMiningLoss(cfg.gamma, cfg.lam, cfg.tau,
+                                             cfg.negatives, cfg.loss_chunk_size)
+    # Keras' RMSprop, as in the official implementation.
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.9,
+                                    eps=1e-7)
+    result = TrainResult(model, graph, metrics={})
+    timings['prepare'] = time.perf_counter() - t0
+
+    pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
+    rounds = 1 + (cfg.semi_rounds if cfg.semi else 0)
+    timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
+    for round_ in range(rounds):
+        epochs = cfg.epochs if round_ == 0 else cfg.semi_epochs
+        t = time.perf_counter()
+        model.train()
+        bar = tqdm(range(epochs), desc=f'round {round_}', disable=not progress,
+                   leave=False)
+        for _ in bar:
+            perm = torch.randperm(train_pairs.size(1))
+            for start in range(0, perm.numel(), cfg.batch_size):
+                batch = train_pairs[:, perm[start:start + cfg.batch_size]]
+                optimizer.zero_grad()
+                loss = loss_fn(model(graph), batch, union.node_type)
+                loss.backward()
+                optimizer.step()
+            bar.set_postfix(loss=f'{loss.item():.3f}')
+        train_seconds = time.perf_counter() - t
+        timings['train'] += train_seconds
+
+        t = time.perf_counter()
+        metrics = _evaluate(result, test_pairs, cfg.csls_k)
+        timings['evaluate'] += time.perf_counter() - t
+        info = dict(round=round_, epochs=epochs, loss=loss.item(),
+                    train_pairs=train_pairs.size(1), train_seconds=train_seconds,
+                    **metrics)
+        result.history.append(info)
+        if callback is not None:
+            callback('round', info)
+
+        if round_ + 1 < rounds:
+            t = time.perf_counter()
+            emb = F.normalize(result.embed(), dim=-1)
+            pairs = mutual_nearest_neighbours(emb[pool_src], emb[pool_tgt],
+                                              csls_k=cfg.csls_k)
+            new = torch.stack([pool_src[pairs[0]], pool_tgt[pairs[1]]])
+            keep_src = torch.ones_like(pool_src, dtype=torch.bool)
+            keep_src[pairs[0]] = False
+            keep_tgt = torch.ones_like(pool_tgt, dtype=torch.bool)
+            keep_tgt[pairs[1]] = False
+            pool_src, pool_tgt = pool_src[keep_src], pool_tgt[keep_tgt]
+            train_pairs = torch.cat([train_pairs, new], dim=1)
+            result.num_new_pairs.append(new.size(1))
+            timings['bootstrap'] += time.perf_counter() - t
+
+    result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
+    timings['total'] = time.perf_counter() - t0
+    result.timings = timings
+    return result
+
