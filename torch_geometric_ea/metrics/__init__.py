@@ -1,0 +1,14 @@
+r"""Chunked similarity search, rank-based evaluation and matching for
+entity alignment."""
+from .similarity import csls_neighbourhood, csls_topk
+from .ranking import rank_of_true, rank_metrics, evaluate_alignment
+from .matching import mutual_nearest_neighbours
+
+__all__ = [
+    'csls_neighbourhood',
+    'csls_topk',
+    'rank_of_true',
+    'rank_metrics',
+    'evaluate_alignment',
+    'mutual_nearest_neighbours',
+]
