@@ -8,18 +8,35 @@ from torch import Tensor
 __all__ = ['NormalizedHardSampleMiningLoss']
 
 
-def _row_scores(a: Tensor, sq_a: Tensor, offset: Tensor, cand: Tensor,
-                sq_cand: Tensor, mask_cols: Tensor, col_start: int) -> Tensor:
-    r"""Margin scores :math:`l = \gamma + d(a, p) - d(a, k)` for one block of
-    candidates, with masked entries set to zero. ``offset`` holds
-    :math:`\gamma + d(a, p) - \|a\|^2` per row."""
-    scores = torch.addmm(offset.unsqueeze(1) - sq_cand.unsqueeze(0), a, cand.t(),
-                         alpha=2.0)
-    local = mask_cols - col_start
-    valid = (local >= 0) & (local < cand.size(0))
-    rows = torch.arange(a.size(0), device=a.device).unsqueeze(1).expand_as(local)
-    scores[rows[valid], local[valid]] = 0.0
-    return scores
+def _block_scores(a_aug: Tensor, cand: Tensor, sq_cand: Tensor,
+                  mask_cols: Tensor, start: int, fill: Tensor) -> Tensor:
+    r"""Shifted margin scores :math:`l - \rho` of one block of candidates,
+    as a single product: ``a_aug`` holds :math:`[2a, \gamma + d(a, p) -
+    \|a\|^2 - \rho, 1]` per row, the block gets :math:`[x_k, 1,
+    -\|x_k\|^2]`. Masked entries (:math:`l = 0`) are set to ``fill`` =
+    :math:`-\rho`."""
+    ones = cand.new_ones(cand.size(0), 1)
+    y = a_aug @ torch.cat([cand, ones, -sq_cand.unsqueeze(1)], dim=1).t()
+    rows, cols = _masked(mask_cols, start, y.size(1))
+    y[rows, cols] = fill[rows]
+    return y
+
+
+def _masked(mask_cols: Tensor, start: int, width: int) -> Tuple[Tensor, Tensor]:
+    local = mask_cols - start
+    valid = (local >= 0) & (local < width)
+    rows = torch.arange(mask_cols.size(0), device=mask_cols.device)
+    return rows.unsqueeze(1).expand_as(local)[valid], local[valid]
+
+
+def _exp_scores(y: Tensor, row_max: Tensor, scale: Tensor) -> Tensor:
+    r"""In place: :math:`\exp(\max(c (y - y_{max}), -60))`. The floor keeps
+    every value a normal float: with :math:`\lambda = 30` most would
+    otherwise be subnormal, which makes the following matrix products many
+    times slower on CPUs; it changes a row's sum by at most
+    :math:`N e^{-60}`."""
+    return y.sub_(row_max.unsqueeze(1)).mul_(scale.unsqueeze(1)) \
+        .clamp_min_(-60.0).exp_()
 
 
 class _NHSMFunction(torch.autograd.Function):
@@ -31,11 +48,14 @@ class _NHSMFunction(torch.autograd.Function):
     (zero at masked entries; mean and deviation are constants), from which
 
     .. math::
-        \nabla_a = 2 W k_w - 2 W p, \quad
+        \nabla_a = 2 \sum_k w_k x_k - 2 W p, \quad
         \nabla_p = 2 W (p - a), \quad
         \nabla_{x_k} = 2 w_k (a - x_k)
 
-    with :math:`W = \sum_k w_k` and :math:`k_w = \sum_k w_k x_k / W`.
+    with :math:`W = \sum_k w_k`. Scores are shifted by the row mean
+    :math:`\rho` of the unmasked scores (cheap to get from the mean
+    candidate), so that the variance from sums of squares is exact enough
+    in single precision.
     """
     @staticmethod
     def forward(ctx, anchor: Tensor, positive: Tensor, cand: Tensor,
@@ -43,98 +63,72 @@ class _NHSMFunction(torch.autograd.Function):
                 chunk_size: Optional[int]):
         num_cand = cand.size(0)
         chunk = num_cand if chunk_size is None else max(1, chunk_size)
-        sq_a = anchor.pow(2).sum(-1)
         sq_cand = cand.pow(2).sum(-1)
-        offset = gamma + (anchor - positive).pow(2).sum(-1) - sq_a
+        offset = gamma + (anchor - positive).pow(2).sum(-1) - anchor.pow(2).sum(-1)
+        shift = offset - sq_cand.mean() + 2 * anchor @ cand.mean(0)
+        ones = anchor.new_ones(anchor.size(0), 1)
+        a_aug = torch.cat([2 * anchor, (offset - shift).unsqueeze(1), ones], dim=1)
+        fill = -shift
+        blocks = [(s, min(s + chunk, num_cand)) for s in range(0, num_cand, chunk)]
 
-        if chunk >= num_cand:  # Dense: one product, scores kept for backward.
-            z = _row_scores(anchor, sq_a, offset, cand, sq_cand, mask_cols, 0)
-            std, mean = torch.std_mean(z, dim=1, correction=0)
-            std = std.clamp_min(1e-12)
-            z.sub_(mean.unsqueeze(1)).mul_((lam / std).unsqueeze(1))
-            lse = torch.logsumexp(z, dim=1)
-            ctx.save_for_backward(anchor, positive, cand, mask_cols, z, lse, std)
-        else:  # Chunked: statistics first, then logsumexp, recompute later.
-            count = torch.zeros((), dtype=torch.float64, device=anchor.device)
-            mean = torch.zeros_like(sq_a, dtype=torch.float64)
-            m2 = torch.zeros_like(mean)
-            for start in range(0, num_cand, chunk):
-                s = _row_scores(anchor, sq_a, offset, cand[start:start + chunk],
-                                sq_cand[start:start + chunk], mask_cols, start)
-                c_std, c_mean = torch.std_mean(s, dim=1, correction=0)
-                n = s.size(1)
-                delta = c_mean.double() - mean
-                total = count + n
-                mean = mean + delta * n / total
-                m2 = m2 + c_std.double().pow(2) * n + delta.pow(2) * count * n / total
-                count = total
-            std = (m2 / count).sqrt().to(anchor.dtype).clamp_min(1e-12)
-            mean = mean.to(anchor.dtype)
-            lse = torch.full_like(sq_a, -float('inf'))
-            for start in range(0, num_cand, chunk):
-                s = _row_scores(anchor, sq_a, offset, cand[start:start + chunk],
-                                sq_cand[start:start + chunk], mask_cols, start)
-                s.sub_(mean.unsqueeze(1)).mul_((lam / std).unsqueeze(1))
-                lse = torch.logaddexp(lse, torch.logsumexp(s, dim=1))
-            ctx.save_for_backward(anchor, positive, cand, mask_cols, mean, lse, std)
-        ctx.lam, ctx.chunk, ctx.dense = lam, chunk, chunk >= num_cand
-        ctx.gamma = gamma
+        def scores(s, e):
+            return _block_scores(a_aug, cand[s:e], sq_cand[s:e], mask_cols, s, fill)
+
+        total = torch.zeros_like(offset, dtype=torch.float64)
+        total_sq = torch.zeros_like(total)
+        row_max = torch.full_like(offset, -float('inf'))
+        kept = None
+        for s, e in blocks:
+            y = scores(s, e)
+            total += y.sum(1, dtype=torch.float64)
+            total_sq += torch.linalg.vector_norm(y, dim=1, dtype=torch.float64) ** 2
+            row_max = torch.maximum(row_max, y.amax(1))
+            kept = y if len(blocks) == 1 else None
+        mean = total / num_cand
+        std = (total_sq / num_cand - mean ** 2).clamp_min(0).sqrt()
+        mean = mean.to(offset.dtype)
+        scale = lam / std.to(offset.dtype).clamp_min(1e-12)
+
+        exp_sum = torch.zeros_like(offset)
+        for s, e in blocks:
+            u = _exp_scores(kept if kept is not None else scores(s, e), row_max,
+                            scale)
+            exp_sum += u.sum(1)
+        lse = scale * (row_max - mean) + exp_sum.log()
+
+        ctx.save_for_backward(anchor, positive, cand, mask_cols, a_aug, fill,
+                              row_max, scale, exp_sum, u if kept is not None else None)
+        ctx.blocks = blocks
         return (lse + tau).sum()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        anchor, positive, cand, mask_cols, saved, lse, std = ctx.saved_tensors
-        lam, chunk = ctx.lam, ctx.chunk
-        scale = grad_out * lam / std  # [rows]
+        (anchor, positive, cand, mask_cols, a_aug, fill, row_max, scale, exp_sum,
+         kept) = ctx.saved_tensors
+        sq_cand = cand.pow(2).sum(-1)
+        coef = (grad_out * scale / exp_sum).unsqueeze(1)
+        weight_sum = torch.zeros_like(exp_sum)
+        weighted = torch.zeros_like(anchor)
         grad_cand = torch.empty_like(cand)
-        if ctx.dense:
-            w = _softmax_weights(saved, lse, scale)  # z reused in place.
-            _zero_masked(w, mask_cols, 0)
-            weight_sum = w.sum(dim=1)
-            weighted = w @ cand
-            torch.mm(w.t(), anchor, out=grad_cand)
-            grad_cand.sub_(w.sum(dim=0).unsqueeze(1) * cand)
-        else:
-            mean = saved
-            sq_a = anchor.pow(2).sum(-1)
-            sq_cand = cand.pow(2).sum(-1)
-            offset = ctx.gamma + (anchor - positive).pow(2).sum(-1) - sq_a
-            weight_sum = torch.zeros_like(lse)
-            weighted = torch.zeros_like(anchor)
-            for start in range(0, cand.size(0), chunk):
-                c = cand[start:start + chunk]
-                w = _row_scores(anchor, sq_a, offset, c,
-                                sq_cand[start:start + chunk], mask_cols, start)
-                w.sub_(mean.unsqueeze(1)).mul_((lam / std).unsqueeze(1))
-                w = _softmax_weights(w, lse, scale)
-                _zero_masked(w, mask_cols, start)
-                weight_sum += w.sum(dim=1)
-                weighted.addmm_(w, c)
-                g = grad_cand[start:start + chunk]
-                torch.mm(w.t(), anchor, out=g)
-                g.sub_(w.sum(dim=0).unsqueeze(1) * c)
+        for s, e in ctx.blocks:
+            if kept is not None:
+                w = kept  # Reused in place: backward runs once.
+            else:
+                w = _exp_scores(_block_scores(a_aug, cand[s:e], sq_cand[s:e],
+                                              mask_cols, s, fill), row_max, scale)
+            w.mul_(coef)
+            rows, cols = _masked(mask_cols, s, w.size(1))
+            w[rows, cols] = 0.0
+            weight_sum += w.sum(dim=1)
+            weighted.addmm_(w, cand[s:e])
+            g = grad_cand[s:e]
+            torch.mm(w.t(), anchor, out=g)
+            g.sub_(w.sum(dim=0).unsqueeze(1) * cand[s:e])
         ws = weight_sum.unsqueeze(1)
         grad_anchor = 2 * (weighted - ws * positive)
         grad_positive = 2 * ws * (positive - anchor)
         return (grad_anchor, grad_positive, grad_cand.mul_(2), None, None, None,
                 None, None)
-
-
-def _softmax_weights(z: Tensor, lse: Tensor, scale: Tensor) -> Tensor:
-    r"""In place: :math:`\exp(z - \mathrm{lse}) \cdot \mathrm{scale}`, with
-    weights below :math:`e^{-60}` of the row total set to exact zero. With
-    :math:`\lambda = 30` most weights would otherwise be subnormal floats,
-    which make the following matrix products many times slower on CPUs."""
-    z.sub_(lse.unsqueeze(1))
-    z.masked_fill_(z < -60.0, -float('inf'))
-    return z.exp_().mul_(scale.unsqueeze(1))
-
-
-def _zero_masked(w: Tensor, mask_cols: Tensor, col_start: int):
-    local = mask_cols - col_start
-    valid = (local >= 0) & (local < w.size(1))
-    rows = torch.arange(w.size(0), device=w.device).unsqueeze(1).expand_as(local)
-    w[rows[valid], local[valid]] = 0.0
 
 
 class NormalizedHardSampleMiningLoss(torch.nn.Module):
