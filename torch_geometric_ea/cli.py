@@ -13,6 +13,7 @@ from typing import List, Optional
 import torch
 
 from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, synthetic_pair
+from torch_geometric_ea.runtime import keep_freed_memory
 from torch_geometric_ea.train import DualAMNConfig, peak_memory_gib, train_dual_amn
 
 __all__ = ['main', 'load_pair']
@@ -40,6 +41,8 @@ def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
 def _train(args) -> int:
     if args.model != 'dual-amn':
         raise SystemExit(f"model {args.model!r} is not available yet")
+    if not args.system_malloc:
+        keep_freed_memory()
     t = time.perf_counter()
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
                      args.num_entities)
@@ -117,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "other KG's only")
     train.add_argument('--loss-chunk-size', type=int)
     train.add_argument('--threads', type=int, help='torch threads')
+    train.add_argument('--system-malloc', action='store_true',
+                       help="leave glibc's allocator as it is (default: keep "
+                       "freed memory, which is faster)")
     train.add_argument('--out', help='write results.json and model.pt here')
     train.add_argument('--json', action='store_true',
                        help='print the results as JSON, no progress bars')

@@ -51,3 +51,18 @@ def test_backward_reaches_every_parameter():
     model(small_graph()).pow(2).sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_dropout_rate_scale_and_gradient():
+    from torch_geometric_ea.nn.models.dual_amn import _dropout
+    torch.manual_seed(0)
+    x = torch.ones(200, 500, requires_grad=True)
+    out = _dropout(x, 0.3, True)
+    dropped = (out == 0).float().mean().item()
+    assert abs(dropped - 0.3) < 0.01
+    assert torch.allclose(out[out != 0], torch.tensor(1 / 0.7))
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # gradient is the same mask
+    assert _dropout(x, 0.3, False) is x
+    torch.manual_seed(0)
+    assert torch.equal(_dropout(x, 0.3, True), out)  # seeded by torch

@@ -98,3 +98,10 @@ def test_rejects_wrong_number_of_relation_vectors():
     x, edge_index, rel_table, _ = tiny_graph()
     with pytest.raises(ValueError, match='one relation vector per edge'):
         make_conv()(x, edge_index, rel_table)
+
+
+def test_normalize_rows_matches_autograd():
+    from torch_geometric_ea.nn.conv.relational_attention_conv import normalize_rows
+    x = torch.randn(20, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(normalize_rows, (x,))
+    assert torch.allclose(normalize_rows(x), torch.nn.functional.normalize(x))

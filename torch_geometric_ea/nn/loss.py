@@ -80,8 +80,8 @@ class _NHSMFunction(torch.autograd.Function):
         kept = None
         for s, e in blocks:
             y = scores(s, e)
-            total += y.sum(1, dtype=torch.float64)
-            total_sq += torch.linalg.vector_norm(y, dim=1, dtype=torch.float64) ** 2
+            total += y.sum(1).double()
+            total_sq += torch.linalg.vector_norm(y, dim=1).double() ** 2
             row_max = torch.maximum(row_max, y.amax(1))
             kept = y if len(blocks) == 1 else None
         mean = total / num_cand

@@ -1,7 +1,6 @@
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
@@ -9,50 +8,91 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import softmax
 
-__all__ = ['RelationalAttentionConv']
+__all__ = ['RelationalAttentionConv', 'normalize_rows']
 
 
 def _rowdot(a: Tensor, b: Tensor) -> Tensor:
-    return torch.linalg.vecdot(a, b)
+    return torch.einsum('pc,pc->p', a, b)
 
 
-class _ReflectAggregate(torch.autograd.Function):
-    r""":math:`\mathbf{x}'_i = \sum_{(j, i)} \alpha_{ij} (\mathbf{x}_j - 2 s_{ij}
-    \mathbf{r}_{ij})` with :math:`s_{ij} = \mathbf{r}_{ij}^\top \mathbf{x}_j`,
-    with a hand-derived backward pass that keeps no per-edge feature rows:
+class _RowNormalize(torch.autograd.Function):
+    r""":math:`\mathbf{y} = \mathbf{x} / \|\mathbf{x}\|` per row, with the
+    backward :math:`(\mathbf{g} - \mathbf{y} (\mathbf{y}^\top \mathbf{g}))
+    / \|\mathbf{x}\|` in three passes instead of autograd's eight."""
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        norm = _rowdot(x, x).sqrt_().clamp_min_(1e-12).unsqueeze(1)
+        y = x / norm
+        ctx.save_for_backward(y, norm)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        y, norm = ctx.saved_tensors
+        return torch.addcmul(grad, y, -_rowdot(y, grad).unsqueeze(1)).div_(norm)
+
+
+def normalize_rows(x: Tensor) -> Tensor:
+    r"""Row-wise :math:`L_2` normalisation with a lean backward pass (rows of
+    norm below :math:`10^{-12}` are divided by :math:`10^{-12}`)."""
+    return _RowNormalize.apply(x)
+
+
+class _RelationalAttention(torch.autograd.Function):
+    r"""The whole layer as one function:
 
     .. math::
-        \nabla_{\alpha_{ij}} = \mathbf{g}_i^\top \mathbf{x}_j - 2 s_{ij} t_{ij},
-        \quad \nabla_{\mathbf{x}_j} \mathrel{+}= \alpha_{ij} (\mathbf{g}_i - 2 t_{ij}
-        \mathbf{r}_{ij}), \quad \nabla_{\mathbf{r}_{ij}} = -2 \alpha_{ij}
-        (t_{ij} \mathbf{x}_j + s_{ij} \mathbf{g}_i)
+        \mathbf{x}'_i = \sum_{(j, i)} \alpha_{ij} (\mathbf{x}_j - 2 s_{ij}
+        \mathbf{r}_{ij}), \quad s_{ij} = \mathbf{r}_{ij}^\top \mathbf{x}_j,
+        \quad \alpha_{ij} = \mathrm{softmax}_i(\mathbf{v}^\top
+        \mathbf{r}_{ij})
 
-    where :math:`\mathbf{g}_i` is the output gradient and :math:`t_{ij} =
-    \mathbf{r}_{ij}^\top \mathbf{g}_i`.
+    with a hand-derived backward pass that keeps no per-edge feature rows.
+    With :math:`\mathbf{g}_i` the output gradient and :math:`t_{ij} =
+    \mathbf{r}_{ij}^\top \mathbf{g}_i`:
+
+    .. math::
+        \nabla_{\alpha_{ij}} &= \mathbf{g}_i^\top \mathbf{x}_j - 2 s_{ij}
+        t_{ij}, \quad
+        \nabla_{e_{ij}} = \alpha_{ij} \left(\nabla_{\alpha_{ij}} -
+        \textstyle\sum_{(k, i)} \alpha_{ik} \nabla_{\alpha_{ik}}\right) \\
+        \nabla_{\mathbf{x}_j} &\mathrel{+}= \alpha_{ij} (\mathbf{g}_i - 2
+        t_{ij} \mathbf{r}_{ij}), \quad
+        \nabla_{\mathbf{r}_{ij}} = -2 \alpha_{ij} (t_{ij} \mathbf{x}_j +
+        s_{ij} \mathbf{g}_i) + \nabla_{e_{ij}} \mathbf{v}, \quad
+        \nabla_{\mathbf{v}} = \textstyle\sum \nabla_{e_{ij}} \mathbf{r}_{ij}
+
+    where :math:`e_{ij} = \mathbf{v}^\top \mathbf{r}_{ij}` is the logit.
     """
     @staticmethod
-    def forward(ctx, x: Tensor, rel: Tensor, alpha: Tensor, src: Tensor,
-                dst: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, rel: Tensor, att: Tensor, src: Tensor,
+                dst: Tensor):
+        alpha = softmax((rel @ att).view(-1), dst, num_nodes=x.size(0))
         msg = x.index_select(0, src)
         proj = _rowdot(msg, rel)
         msg.mul_(alpha.unsqueeze(1)).addcmul_(rel, (-2 * alpha * proj).unsqueeze(1))
         out = x.new_zeros(x.shape).index_add_(0, dst, msg)
-        ctx.save_for_backward(x, rel, alpha, proj, src, dst)
-        return out
+        ctx.save_for_backward(x, rel, att, alpha, proj, src, dst)
+        ctx.mark_non_differentiable(alpha)
+        return out, alpha
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        x, rel, alpha, proj, src, dst = ctx.saved_tensors
+    def backward(ctx, grad_out: Tensor, _):
+        x, rel, att, alpha, proj, src, dst = ctx.saved_tensors
         grad_dst = grad_out.index_select(0, dst)
         x_src = x.index_select(0, src)
         t = _rowdot(grad_dst, rel)
         grad_alpha = _rowdot(grad_dst, x_src).sub_(2 * proj * t)
+        weighted = alpha * grad_alpha
+        total = x.new_zeros(x.size(0)).index_add_(0, dst, weighted)
+        grad_logit = weighted.sub_(alpha * total[dst])
         a = alpha.unsqueeze(1)
         grad_rel = x_src.mul_(t.unsqueeze(1)).addcmul_(grad_dst, proj.unsqueeze(1))
-        grad_rel.mul_(-2 * a)
+        grad_rel.mul_(-2 * a).addr_(grad_logit, att.view(-1))
+        grad_att = (rel.t() @ grad_logit).view_as(att)
         msg = grad_dst.mul_(a).addcmul_(rel, (-2 * alpha * t).unsqueeze(1))
         grad_x = torch.zeros_like(x).index_add_(0, src, msg)
-        return grad_x, grad_rel, grad_alpha, None, None
+        return grad_x, grad_rel, grad_att, None, None
 
 
 class RelationalAttentionConv(MessagePassing):
@@ -148,13 +188,13 @@ class RelationalAttentionConv(MessagePassing):
             raise ValueError(f"expected one relation vector per edge "
                              f"({edge_index.size(1)}), got {rel.size(0)}")
         if self.normalize:
-            rel = F.normalize(rel, dim=-1)
-        alpha = softmax((rel @ self.att).view(-1), edge_index[1],
-                        num_nodes=x.size(0))
+            rel = normalize_rows(rel)
         if self.fused and isinstance(edge_index, Tensor) and self.aggr == 'add':
-            out = _ReflectAggregate.apply(x, rel, alpha, edge_index[0],
-                                          edge_index[1])
+            out, alpha = _RelationalAttention.apply(x, rel, self.att,
+                                                    edge_index[0], edge_index[1])
         else:
+            alpha = softmax((rel @ self.att).view(-1), edge_index[1],
+                            num_nodes=x.size(0))
             out = self.propagate(edge_index, x=x, rel=rel, alpha=alpha)
         if self.bias is not None:
             out = out + self.bias
