@@ -27,8 +27,8 @@ def test_graph_structure():
     assert ent[4, 4] == 1  # isolated entity averages itself
     assert ent[0].nonzero().view(-1).tolist() == [0, 1, 3]
     rel_avg = g.rel_avg.to_dense()
-    # entity 1 receives r0, r1 from 0 and r1 + 3 (inverse) from 2
-    assert rel_avg[1].nonzero().view(-1).tolist() == [0, 1, 4]
+    # entity 1 sends r0 + 3, r1 + 3 (inverse) to 0 and r1 to 2
+    assert rel_avg[1].nonzero().view(-1).tolist() == [1, 3, 4]
     assert rel_avg[4].sum() == 0
 
 

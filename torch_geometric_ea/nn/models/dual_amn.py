@@ -29,8 +29,9 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     Every triple :math:`(h, r, t)` yields the edge :math:`h \to t` with
     relation :math:`r` and the inverse edge :math:`t \to h` with relation
     :math:`r + R`. Parallel edges between one ordered entity pair are
-    merged into one edge whose relation vector is the mean of theirs (as
-    the official implementation does).
+    merged into one edge whose relation vector is the mean of theirs, and
+    an entity's relation input averages the relations of the edges it
+    sends: both as in the official implementation.
 
     Returns a :class:`~torch_geometric.data.Data` with
 
@@ -39,7 +40,8 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     - ``ent_avg`` :math:`(N, N)` sparse: uniform mean over each entity and
       its distinct neighbours;
     - ``rel_avg`` :math:`(N, 2R)` sparse: uniform mean over the distinct
-      relations of each entity's incoming edges.
+      relations of each entity's outgoing edges (head of :math:`r`: row
+      :math:`r`; tail of :math:`r`: row :math:`r + R`).
     """
     n, num_rel = int(num_nodes), 2 * int(num_relations)
     head, tail = edge_index
@@ -54,7 +56,7 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     loops = torch.arange(n)
     ent_avg = _row_mean_matrix(torch.cat([merged[1], loops]),
                                torch.cat([merged[0], loops]), n, n)
-    rel_avg = _row_mean_matrix(dst, rel, n, num_rel)
+    rel_avg = _row_mean_matrix(src, rel, n, num_rel)
     return Data(edge_index=merged, edge_rel=edge_rel, ent_avg=ent_avg,
                 rel_avg=rel_avg, num_nodes=n)
 
