@@ -98,8 +98,9 @@ class _PairDataset(InMemoryDataset):
     mirror: str = ''
     checksums: Dict[tuple, str] = {}
 
-    def __init__(self, root: str, pair: str, transform: Optional[Callable],
-                 pre_transform: Optional[Callable], force_reload: bool):
+    def __init__(self, root: str, pair: str, transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None,
+                 force_reload: bool = False):
         if pair not in self.pairs:
             raise ValueError(f"{type(self).__name__}: unknown pair {pair!r}, "
                              f"expected one of {self.pairs}")
@@ -267,11 +268,6 @@ class SRPRS(_PairDataset):
             'f147b88abd9f46520c3319bd56f62f90cbdf9ddd8bafd31bc4580bd802f14f0b',
     }
 
-    def __init__(self, root: str, pair: str, transform: Optional[Callable] = None,
-                 pre_transform: Optional[Callable] = None,
-                 force_reload: bool = False):
-        super().__init__(root, pair, transform, pre_transform, force_reload)
-
     @property
     def raw_file_names(self) -> List[str]:
         return _RSN_FILES
@@ -307,11 +303,6 @@ class DWY100K(_PairDataset):
            '2538d9d0a69ebbbac65bb78b2150d14a7dbc642e/dataset/DWY100K/{pair}/'
            'mapping/0_3/{file}')
     mirror = 'dwy100k/{pair}/{file}'
-
-    def __init__(self, root: str, pair: str, transform: Optional[Callable] = None,
-                 pre_transform: Optional[Callable] = None,
-                 force_reload: bool = False):
-        super().__init__(root, pair, transform, pre_transform, force_reload)
 
     @property
     def raw_file_names(self) -> List[str]:
