@@ -1,4 +1,3 @@
-from typing import Optional
 
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,3 @@
-from typing import Optional
 
 import torch
 from torch import Tensor
