@@ -1,4 +1,3 @@
-
 import torch
 from torch import Tensor
 from torch.nn import Parameter
