@@ -2,7 +2,7 @@ r"""Dual-AMN on DBP15K and SRPRS: basic and semi-supervised runs, one JSON
 record per run and a Markdown table (also written into the README).
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/dual_amn.py \
-        --runs dbp15k/zh_en dbp15k/ja_en dbp15k/fr_en srprs/en_fr --readme
+        --runs dbp15k/zh_en:semi dbp15k/ja_en dbp15k/fr_en srprs/en_fr --readme
 
 Each run is ``python -m torch_geometric_ea train ... --out DIR`` in a fresh
 process, so peak memory is per run.
@@ -26,16 +26,22 @@ PAPER_HITS1 = {
 }
 
 
-def run_one(run: str, semi: bool, seed: int, extra, out_root: str) -> dict:
+def run_one(spec: str, seed: int, extra, out_root: str, reuse: bool) -> dict:
+    r"""Runs ``dataset/pair`` (basic) or ``dataset/pair:semi`` once, or reads
+    the results of an earlier identical run with ``reuse``."""
+    run, _, variant = spec.partition(':')
+    semi = variant == 'semi'
     dataset, pair = run.split('/')
     name = f"{dataset}_{pair}_{'semi' if semi else 'basic'}_seed{seed}"
     out = osp.join(out_root, name)
+    result = osp.join(out, 'results.json')
     cmd = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model',
            'dual-amn', '--dataset', dataset, '--pair', pair, '--seed', str(seed),
            '--out', out, '--json'] + (['--semi'] if semi else []) + extra
-    print('$', ' '.join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    with open(osp.join(out, 'results.json')) as f:
+    if not (reuse and osp.exists(result)):
+        print('$', ' '.join(cmd[1:]), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    with open(result) as f:
         record = json.load(f)
     record['run'], record['semi'] = run, semi
     return record
@@ -91,16 +97,17 @@ def write_readme(text: str):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', nargs='+', default=[
-        'dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr'])
-    parser.add_argument('--no-semi', action='store_true',
-                        help='basic runs only (a semi-supervised run reports '
-                        'its basic round too)')
+        'dbp15k/zh_en:semi', 'dbp15k/ja_en:semi', 'dbp15k/fr_en:semi',
+        'srprs/en_fr:semi'], help='dataset/pair, with :semi for a '
+        'semi-supervised run (which reports its basic round too)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--out', default=osp.join(ROOT, 'runs', 'bench'))
+    parser.add_argument('--reuse', action='store_true',
+                        help='read results.json of runs already in --out')
     parser.add_argument('--readme', action='store_true',
                         help='write the table into README.md')
     args, extra = parser.parse_known_args()
-    records = [run_one(run, not args.no_semi, seed, extra, args.out)
+    records = [run_one(run, seed, extra, args.out, args.reuse)
                for run in args.runs for seed in args.seeds]
     os.makedirs(args.out, exist_ok=True)
     with open(osp.join(args.out, 'records.json'), 'w') as f:

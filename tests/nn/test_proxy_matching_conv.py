@@ -42,3 +42,12 @@ def test_subset_of_proxies_per_entity():
     x_p = x - conv.proxy.flip(0)
     gate = torch.sigmoid(x_p @ conv.gate.weight.t())
     assert torch.allclose(out, gate * x + (1 - gate) * x_p, atol=1e-6)
+
+
+def test_dense_gradients_match_autograd_formula():
+    torch.manual_seed(0)
+    conv = ProxyMatchingConv(5, num_proxies=3).double()
+    x = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    params = (x, conv.proxy, conv.gate.weight, conv.gate.bias)
+    assert torch.autograd.gradcheck(
+        lambda *args: conv(args[0]), params)

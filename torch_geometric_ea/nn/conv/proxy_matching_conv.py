@@ -1,3 +1,5 @@
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -9,6 +11,58 @@ from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
 __all__ = ['ProxyMatchingConv']
+
+
+def _unit_rows(x: Tensor) -> Tuple[Tensor, Tensor]:
+    norm = x.norm(dim=-1, keepdim=True).clamp_min_(1e-12)
+    return x / norm, norm
+
+
+def _unit_rows_backward(grad: Tensor, unit: Tensor, norm: Tensor) -> Tensor:
+    dot = (unit * grad).sum(-1, keepdim=True)
+    return grad.sub_(unit * dot).div_(norm)
+
+
+class _DenseProxyGate(torch.autograd.Function):
+    r"""The dense layer as one function that keeps only its inputs for
+    backward and recomputes the rest (an :math:`N \times C` and an
+    :math:`N \times n` product), instead of autograd's dozen
+    :math:`N \times C` intermediates. With :math:`\mathbf{a}_i = \sum_k
+    \beta_{ik} \mathbf{q}_k` the output is :math:`\mathbf{h}_i -
+    \mathbf{a}_i + \mathbf{g}_i \odot \mathbf{a}_i`."""
+    @staticmethod
+    def _forward(x, proxy, weight, bias):
+        x_unit, x_norm = _unit_rows(x)
+        q_unit, q_norm = _unit_rows(proxy)
+        beta = torch.softmax(x_unit @ q_unit.t(), dim=-1)
+        attended = beta @ proxy
+        x_p = x - attended
+        gate = torch.sigmoid(torch.addmm(bias, x_p, weight.t()) if bias is not None
+                             else x_p @ weight.t())
+        return x_unit, x_norm, q_unit, q_norm, beta, attended, x_p, gate
+
+    @staticmethod
+    def forward(ctx, x, proxy, weight, bias):
+        *_, attended, x_p, gate = _DenseProxyGate._forward(x, proxy, weight, bias)
+        ctx.save_for_backward(x, proxy, weight, bias)
+        return x_p.addcmul_(gate, attended)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, proxy, weight, bias = ctx.saved_tensors
+        (x_unit, x_norm, q_unit, q_norm, beta, attended, x_p,
+         gate) = _DenseProxyGate._forward(x, proxy, weight, bias)
+        grad_pre = (grad * attended).mul_(gate * (1 - gate))  # through sigmoid
+        grad_x = torch.addmm(grad, grad_pre, weight)  # via x_p
+        grad_weight = grad_pre.t() @ x_p
+        grad_bias = grad_pre.sum(0) if bias is not None else None
+        grad_att = (grad * gate).sub_(grad_x)
+        grad_proxy = beta.t() @ grad_att
+        grad_beta = grad_att @ proxy.t()
+        grad_cos = beta * (grad_beta - (beta * grad_beta).sum(-1, keepdim=True))
+        grad_x += _unit_rows_backward(grad_cos @ q_unit, x_unit, x_norm)
+        grad_proxy += _unit_rows_backward(grad_cos.t() @ x_unit, q_unit, q_norm)
+        return grad_x, grad_proxy, grad_weight, grad_bias
 
 
 class ProxyMatchingConv(MessagePassing):
@@ -74,16 +128,13 @@ class ProxyMatchingConv(MessagePassing):
                 :obj:`None`. (default: :obj:`None`)
         """
         if edge_index is None:
-            beta = torch.softmax(
-                F.normalize(x, dim=-1) @ F.normalize(self.proxy, dim=-1).t(),
-                dim=-1)
-            attended = beta @ self.proxy
-        else:
-            cos = (F.normalize(x, dim=-1)[edge_index[1]] *
-                   F.normalize(self.proxy, dim=-1)[edge_index[0]]).sum(-1)
-            beta = softmax(cos, edge_index[1], num_nodes=x.size(0))
-            attended = self.propagate(edge_index, x=(self.proxy, x), beta=beta,
-                                      size=(self.num_proxies, x.size(0)))
+            return _DenseProxyGate.apply(x, self.proxy, self.gate.weight,
+                                         self.gate.bias)
+        cos = (F.normalize(x, dim=-1)[edge_index[1]] *
+               F.normalize(self.proxy, dim=-1)[edge_index[0]]).sum(-1)
+        beta = softmax(cos, edge_index[1], num_nodes=x.size(0))
+        attended = self.propagate(edge_index, x=(self.proxy, x), beta=beta,
+                                  size=(self.num_proxies, x.size(0)))
         x_p = x - attended
         gate = torch.sigmoid(self.gate(x_p))
         return gate * x + (1 - gate) * x_p
