@@ -12,7 +12,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.pair import links, to_union
+from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment, mutual_nearest_neighbours
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
 
@@ -70,11 +70,6 @@ def peak_memory_gib() -> float:
     return peak / 2**30 if sys.platform == 'darwin' else peak / 2**20
 
 
-def _evaluate(result: TrainResult, test_pairs: Tensor, k: int) -> Dict:
-    emb = result.embed()
-    return evaluate_alignment(emb, emb, test_pairs, csls_k=k)
-
-
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                    progress: bool = True,
                    callback: Optional[Callable[[str, Dict], None]] = None
@@ -99,9 +94,8 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     union = to_union(data)
     graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
                            union.num_relations)
-    n1 = union.offset[0]
-    train_pairs = links(data, 'train') + torch.tensor([[0], [n1]])
-    test_pairs = links(data, 'test') + torch.tensor([[0], [n1]])
+    train_pairs = union.link_index[:, union.train_mask]
+    test_pairs = union.link_index[:, union.test_mask]
     if train_pairs.size(1) == 0:
         raise ValueError("the pair has no training links")
     model = DualAMN(union.num_nodes, union.num_relations, cfg.channels,
@@ -136,7 +130,8 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         timings['train'] += train_seconds
 
         t = time.perf_counter()
-        metrics = _evaluate(result, test_pairs, cfg.csls_k)
+        emb = result.embed()  # also the embedding the bootstrapping uses
+        metrics = evaluate_alignment(emb, emb, test_pairs, csls_k=cfg.csls_k)
         timings['evaluate'] += time.perf_counter() - t
         info = dict(round=round_, epochs=epochs, loss=loss.item(),
                     train_pairs=train_pairs.size(1), train_seconds=train_seconds,
@@ -147,7 +142,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
 
         if round_ + 1 < rounds:
             t = time.perf_counter()
-            emb = F.normalize(result.embed(), dim=-1)
+            emb = F.normalize(emb, dim=-1)
             pairs = mutual_nearest_neighbours(emb[pool_src], emb[pool_tgt],
                                               csls_k=cfg.csls_k)
             new = torch.stack([pool_src[pairs[0]], pool_tgt[pairs[1]]])
