@@ -96,16 +96,16 @@ class _NHSMFunction(torch.autograd.Function):
             exp_sum += u.sum(1)
         lse = scale * (row_max - mean) + exp_sum.log()
 
-        ctx.save_for_backward(anchor, positive, cand, mask_cols, a_aug, fill,
-                              row_max, scale, exp_sum, u if kept is not None else None)
+        ctx.save_for_backward(anchor, positive, cand, sq_cand, mask_cols, a_aug,
+                              fill, row_max, scale, exp_sum,
+                              u if kept is not None else None)
         ctx.blocks = blocks
         return (lse + tau).sum()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        (anchor, positive, cand, mask_cols, a_aug, fill, row_max, scale, exp_sum,
-         kept) = ctx.saved_tensors
-        sq_cand = cand.pow(2).sum(-1)
+        (anchor, positive, cand, sq_cand, mask_cols, a_aug, fill, row_max, scale,
+         exp_sum, kept) = ctx.saved_tensors
         coef = (grad_out * scale / exp_sum).unsqueeze(1)
         weight_sum = torch.zeros_like(exp_sum)
         weighted = torch.zeros_like(anchor)
