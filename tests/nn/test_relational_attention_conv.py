@@ -101,7 +101,7 @@ def test_rejects_wrong_number_of_relation_vectors():
 
 
 def test_normalize_rows_matches_autograd():
-    from torch_geometric_ea.nn.conv.relational_attention_conv import normalize_rows
+    from torch_geometric_ea.nn.functional import normalize_rows
     x = torch.randn(20, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(normalize_rows, (x,))
     assert torch.allclose(normalize_rows(x), torch.nn.functional.normalize(x))

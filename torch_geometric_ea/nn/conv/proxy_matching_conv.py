@@ -1,5 +1,3 @@
-from typing import Tuple
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -10,17 +8,9 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
+from ..functional import unit_rows, unit_rows_backward
+
 __all__ = ['ProxyMatchingConv']
-
-
-def _unit_rows(x: Tensor) -> Tuple[Tensor, Tensor]:
-    norm = x.norm(dim=-1, keepdim=True).clamp_min_(1e-12)
-    return x / norm, norm
-
-
-def _unit_rows_backward(grad: Tensor, unit: Tensor, norm: Tensor) -> Tensor:
-    dot = (unit * grad).sum(-1, keepdim=True)
-    return grad.sub_(unit * dot).div_(norm)
 
 
 class _DenseProxyGate(torch.autograd.Function):
@@ -32,8 +22,8 @@ class _DenseProxyGate(torch.autograd.Function):
     \mathbf{a}_i + \mathbf{g}_i \odot \mathbf{a}_i`."""
     @staticmethod
     def _forward(x, proxy, weight, bias):
-        x_unit, x_norm = _unit_rows(x)
-        q_unit, q_norm = _unit_rows(proxy)
+        x_unit, x_norm = unit_rows(x)
+        q_unit, q_norm = unit_rows(proxy)
         beta = torch.softmax(x_unit @ q_unit.t(), dim=-1)
         attended = beta @ proxy
         x_p = x - attended
@@ -60,8 +50,8 @@ class _DenseProxyGate(torch.autograd.Function):
         grad_proxy = beta.t() @ grad_att
         grad_beta = grad_att @ proxy.t()
         grad_cos = beta * (grad_beta - (beta * grad_beta).sum(-1, keepdim=True))
-        grad_x += _unit_rows_backward(grad_cos @ q_unit, x_unit, x_norm)
-        grad_proxy += _unit_rows_backward(grad_cos.t() @ x_unit, q_unit, q_norm)
+        grad_x += unit_rows_backward(grad_cos @ q_unit, x_unit, x_norm)
+        grad_proxy += unit_rows_backward(grad_cos.t() @ x_unit, q_unit, q_norm)
         return grad_x, grad_proxy, grad_weight, grad_bias
 
 

@@ -6,34 +6,9 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import softmax
 
-__all__ = ['RelationalAttentionConv', 'normalize_rows']
+from ..functional import normalize_rows, rowdot
 
-
-def _rowdot(a: Tensor, b: Tensor) -> Tensor:
-    return torch.einsum('pc,pc->p', a, b)
-
-
-class _RowNormalize(torch.autograd.Function):
-    r""":math:`\mathbf{y} = \mathbf{x} / \|\mathbf{x}\|` per row, with the
-    backward :math:`(\mathbf{g} - \mathbf{y} (\mathbf{y}^\top \mathbf{g}))
-    / \|\mathbf{x}\|` in three passes instead of autograd's eight."""
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        norm = _rowdot(x, x).sqrt_().clamp_min_(1e-12).unsqueeze(1)
-        y = x / norm
-        ctx.save_for_backward(y, norm)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        y, norm = ctx.saved_tensors
-        return torch.addcmul(grad, y, -_rowdot(y, grad).unsqueeze(1)).div_(norm)
-
-
-def normalize_rows(x: Tensor) -> Tensor:
-    r"""Row-wise :math:`L_2` normalisation with a lean backward pass (rows of
-    norm below :math:`10^{-12}` are divided by :math:`10^{-12}`)."""
-    return _RowNormalize.apply(x)
+__all__ = ['RelationalAttentionConv']
 
 
 class _RelationalAttention(torch.autograd.Function):
@@ -67,7 +42,7 @@ class _RelationalAttention(torch.autograd.Function):
                 dst: Tensor):
         alpha = softmax((rel @ att).view(-1), dst, num_nodes=x.size(0))
         msg = x.index_select(0, src)
-        proj = _rowdot(msg, rel)
+        proj = rowdot(msg, rel)
         msg.mul_(alpha.unsqueeze(1)).addcmul_(rel, (-2 * alpha * proj).unsqueeze(1))
         out = x.new_zeros(x.shape).index_add_(0, dst, msg)
         ctx.save_for_backward(x, rel, att, alpha, proj, src, dst)
@@ -79,8 +54,8 @@ class _RelationalAttention(torch.autograd.Function):
         x, rel, att, alpha, proj, src, dst = ctx.saved_tensors
         grad_dst = grad_out.index_select(0, dst)
         x_src = x.index_select(0, src)
-        t = _rowdot(grad_dst, rel)
-        grad_alpha = _rowdot(grad_dst, x_src).sub_(2 * proj * t)
+        t = rowdot(grad_dst, rel)
+        grad_alpha = rowdot(grad_dst, x_src).sub_(2 * proj * t)
         weighted = alpha * grad_alpha
         total = x.new_zeros(x.size(0)).index_add_(0, dst, weighted)
         grad_logit = weighted.sub_(alpha * total[dst])

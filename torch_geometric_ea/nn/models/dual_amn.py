@@ -5,7 +5,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from ..conv import ProxyMatchingConv, RelationalAttentionConv
-from ..conv.relational_attention_conv import normalize_rows
+from ..functional import normalize_rows
 
 __all__ = ['DualAMN', 'dual_amn_graph']
 
