@@ -1,16 +1,19 @@
 r"""Benchmark harness: runs models x datasets x seeds with the ``train``
 command, one fresh process per run, and writes one JSON record per run,
 a Markdown table with the papers' numbers beside ours, and a plot.
+The full table in the README (every model of ``configs.TABLE`` on DBP15K's
+three pairs and SRPRS en_fr) is one command:
 
-    TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/run.py \
-        --models dual-amn:semi gcn-align rdgcn:names rdgcn:learned \
-        --runs dbp15k/zh_en dbp15k/ja_en dbp15k/fr_en srprs/en_fr --readme
+    TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/run.py --reuse --readme
 
-``--collect`` runs nothing and tabulates every finished run in ``--out``
-(so runs made by several commands share one table). ``--quick`` runs a few epochs of each model on one pair (CI runs it to
-prove the pipeline end to end on real data). Arguments the harness does
-not know are passed on to every ``train`` command. Entries and paper
-configs live in ``configs.py``.
+``--reuse`` reads runs already in ``--out`` that were made with the same
+options, so an interrupted table resumes where it stopped. ``--collect``
+runs nothing and tabulates every finished run in ``--out``. ``--quick``
+runs a few epochs of each model on one pair (CI runs it to prove the
+pipeline end to end on real data). Arguments the harness does not know
+are passed on to every ``train`` command (``--threads 1`` runs two
+harnesses side by side on two cores). Entries and paper configs live in
+``configs.py``.
 """
 import argparse
 import json
@@ -22,7 +25,7 @@ import sys
 from typing import Dict, List
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from configs import ENTRIES, PAPER_CONFIG, paper_hits1  # noqa: E402
+from configs import ENTRIES, PAPER_CONFIG, TABLE, paper_hits1  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 README = osp.join(ROOT, 'README.md')
@@ -31,25 +34,61 @@ BEGIN, END = '<!-- results:begin -->', '<!-- results:end -->'
 RUNS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
 
 
+RUNTIME_OPTIONS = {'--out': 1, '--json': 0, '--threads': 1}
+
+
+def options(command: List[str]) -> Dict[str, List[str]]:
+    r"""The options of a ``train`` command line that decide its result:
+    each option's values in order (repeated ``--set`` values sorted), without
+    the output folder, ``--json`` and ``--threads``, the seed 0 made
+    explicit."""
+    out: Dict[str, List[str]] = {'--seed': ['0']}
+    tokens = command[command.index('train') + 1:]
+    i = 0
+    while i < len(tokens):
+        name = tokens[i]
+        if name in RUNTIME_OPTIONS:
+            i += 1 + RUNTIME_OPTIONS[name]
+            continue
+        values = []
+        while i + 1 < len(tokens) and not tokens[i + 1].startswith('--'):
+            values.append(tokens[i + 1])
+            i += 1
+        i += 1
+        if name == '--set':
+            out[name] = sorted(out.get(name, []) + values)
+        else:
+            out[name] = values
+    return out
+
+
 def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
             reuse: bool, quick: bool) -> Dict:
-    r"""Runs one ``train`` command (or reads an earlier identical run's
-    ``results.json`` with ``reuse``) and returns its record."""
+    r"""Runs one ``train`` command and returns its record. With ``reuse``,
+    an earlier run in the same folder whose command had the same options
+    (:func:`options`) is read instead."""
     spec = ENTRIES[entry]
     dataset, pair = run.split('/')
     name = f"{entry.replace(':', '-')}_{dataset}_{pair}_seed{seed}"
     out = osp.join(out_root, name)
-    result = osp.join(out, 'results.json')
     cmd = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model',
            spec['model'], '--dataset', dataset, '--pair', pair, '--seed',
            str(seed), '--out', out, '--json'] + spec['args'] + (
                spec['quick'] if quick else []) + extra
-    if not (reuse and osp.exists(result)):
+    if not (reuse and _same_run(out, cmd)):
         print('$', ' '.join(['python'] + cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         with open(osp.join(out, 'harness.json'), 'w') as f:
             json.dump(dict(entry=entry, run=run), f)
     return read_record(out)
+
+
+def _same_run(out: str, cmd: List[str]) -> bool:
+    if not osp.exists(osp.join(out, 'harness.json')):
+        return False
+    with open(osp.join(out, 'results.json')) as f:
+        earlier = json.load(f)['command'].split()
+    return options(earlier) == options(cmd)
 
 
 def read_record(out: str) -> Dict:
@@ -171,16 +210,18 @@ def write_readme(text: str):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--models', nargs='+', default=list(ENTRIES),
+    parser.add_argument('--models', nargs='+', default=TABLE,
                         choices=list(ENTRIES), metavar='ENTRY',
-                        help=f"any of {', '.join(ENTRIES)}")
+                        help=f"any of {', '.join(ENTRIES)} (default: "
+                        f"{' '.join(TABLE)})")
     parser.add_argument('--runs', nargs='+', default=RUNS, help='dataset/pair')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--quick', action='store_true',
                         help='a few epochs per model on the first pair only')
     parser.add_argument('--out', default=osp.join(ROOT, 'runs', 'harness'))
     parser.add_argument('--reuse', action='store_true',
-                        help='read results.json of runs already in --out')
+                        help='read the results of runs already in --out made '
+                        'with the same options instead of running them again')
     parser.add_argument('--collect', action='store_true',
                         help='run nothing; tabulate every finished run in --out')
     parser.add_argument('--readme', action='store_true',

@@ -100,8 +100,7 @@ def _train(args) -> int:
         timings=timings, peak_memory_gib=peak_memory_gib(),
         history=result.history, new_pairs_per_round=result.num_new_pairs,
         config=asdict(config), command=' '.join(sys.argv),
-        versions=dict(python=platform.python_version(), torch=torch.__version__,
-                      threads=torch.get_num_threads()),
+        versions=_versions(),
     )
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -163,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help='print the results as JSON, no progress bars')
     train.set_defaults(func=_train)
     return parser
+
+
+def _versions() -> dict:
+    r"""Versions of what a run's numbers depend on (the transliteration
+    package changes the name features)."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = dict(python=platform.python_version(), threads=torch.get_num_threads())
+    for package in ('torch', 'torch_geometric', 'torch_geometric_ea', 'anyascii',
+                    'unidecode'):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:

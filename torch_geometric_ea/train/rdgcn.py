@@ -124,12 +124,13 @@ class _ChunkedMarginL1(torch.autograd.Function):
     def forward(ctx, x: Tensor, pairs: Tensor, negatives: Tensor, gamma: float,
                 chunk_size: int) -> Tensor:
         grad = torch.zeros_like(x)
+        grad_neg = torch.zeros_like(x)  # subtracted from grad at the end
         total = x.new_zeros(())
         for rows in _chunks(pairs.size(1), chunk_size):
             left, right = pairs[0, rows], pairs[1, rows]
             x_left, x_right = x[left], x[right]
             sign_pos = x_left - x_right
-            pos = torch.linalg.vector_norm(sign_pos, ord=1, dim=-1, keepdim=True)
+            pos = sign_pos.abs().sum(-1, keepdim=True)
             pos += gamma
             sign_pos.sign_()
             grad_left = torch.zeros_like(x_left)
@@ -142,7 +143,7 @@ class _ChunkedMarginL1(torch.autograd.Function):
                 k, flat = neg.size(1), neg.reshape(-1)
                 diff = x.index_select(0, flat).view(-1, k, x.size(1))
                 diff = diff.sub_(other.unsqueeze(1)).view(flat.numel(), -1)
-                viol = pos - torch.linalg.vector_norm(diff, ord=1, dim=-1).view(-1, k)
+                viol = pos - diff.abs().sum(-1).view(-1, k)
                 active = viol > 0
                 total += viol.clamp_min_(0).sum()
                 count = count + active.sum(1, keepdim=True)
@@ -150,12 +151,13 @@ class _ChunkedMarginL1(torch.autograd.Function):
                 if idx.numel() < flat.numel():  # keep the active terms only
                     diff, flat = diff.index_select(0, idx), flat.index_select(0, idx)
                 sign = diff.sign_()  # d/dx_u of d(u, b) (or of d(v, a))
-                grad.index_add_(0, flat, sign, alpha=-1.0)
+                grad_neg.index_add_(0, flat, sign)
                 grad_other.index_add_(0, idx // k, sign)
             grad_left.addcmul_(count, sign_pos)
             grad_right.addcmul_(count, sign_pos, value=-1.0)
             grad.index_add_(0, left, grad_left)
             grad.index_add_(0, right, grad_right)
+        grad -= grad_neg
         ctx.save_for_backward(grad)
         return total
 
