@@ -78,6 +78,43 @@ def test_every_entry_has_a_model_in_the_registry():
             assert key in fields, (entry, key)
 
 
+def test_options_keep_what_decides_a_result():
+    run = load('run')
+    a = run.options('/x/__main__.py train --model rdgcn --dataset dbp15k --pair zh_en '
+                    '--json --out runs/a --set epochs=100 --set lr=0.1'.split())
+    b = run.options(['python', '-m', 'torch_geometric_ea', 'train', '--model', 'rdgcn',
+                     '--dataset', 'dbp15k', '--pair', 'zh_en', '--seed', '0', '--out',
+                     'runs/b', '--threads', '1', '--set', 'lr=0.1', '--set', 'epochs=100'])
+    assert a == b
+    assert a['--set'] == ['epochs=100', 'lr=0.1'] and '--out' not in a
+    c = run.options('x train --model rdgcn --semi --seed 1'.split())
+    assert c == {'--model': ['rdgcn'], '--semi': [], '--seed': ['1']}
+
+
+def test_reuse_reads_only_runs_with_the_same_options(tmp_path, monkeypatch):
+    run = load('run')
+    calls = []
+
+    def fake_run(cmd, **kwargs):  # a train command writing its results
+        calls.append(cmd)
+        out = cmd[cmd.index('--out') + 1]
+        (tmp_path / out).mkdir(parents=True, exist_ok=True)
+        result = record('gcn-align', 'gcn-align', 'srprs/en_fr', 0.3)
+        result['command'] = ' '.join(cmd[1:])
+        (tmp_path / out / 'results.json').write_text(json.dumps(result))
+
+    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    root = str(tmp_path / 'harness')
+    first = run.run_one('gcn-align', 'srprs/en_fr', 0, [], root, True, False)
+    assert len(calls) == 1 and first['entry'] == 'gcn-align'
+    run.run_one('gcn-align', 'srprs/en_fr', 0, ['--threads', '1'], root, True, False)
+    assert len(calls) == 1  # same options: read, not run
+    run.run_one('gcn-align', 'srprs/en_fr', 0, ['--set', 'epochs=5'], root, True, False)
+    assert len(calls) == 2  # other options: run again
+    run.run_one('gcn-align', 'srprs/en_fr', 0, ['--set', 'epochs=5'], root, False, False)
+    assert len(calls) == 3  # without reuse: always run
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_quick_mode_runs_every_model_on_real_data(mirror, tmp_path):
@@ -86,7 +123,7 @@ def test_quick_mode_runs_every_model_on_real_data(mirror, tmp_path):
     assert run.main(['--quick', '--out', str(out)]) == 0
     records = json.loads((out / 'records.json').read_text())
     configs = load('configs')
-    assert [r['entry'] for r in records] == list(configs.ENTRIES)
+    assert [r['entry'] for r in records] == configs.TABLE
     for r in records:
         assert r['run'] == 'dbp15k/zh_en'
         assert 0 <= r['src->tgt']['hits@1'] <= 1 and r['peak_memory_gib'] > 0

@@ -250,7 +250,8 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
                                                           csls_k=cfg.csls_k)
         timings['evaluate'] += time.perf_counter() - t
         seen = sum(h['train_seconds'] for h in result.history)
-        info = dict(round=len(result.history), epochs=epochs_done,
+        since = epochs_done - sum(h['epochs'] for h in result.history)
+        info = dict(round=len(result.history), epochs=since,
                     loss=loss.item(), train_pairs=train_pairs.size(1),
                     train_seconds=timings['train'] - seen, **metrics)
         result.history.append(info)
