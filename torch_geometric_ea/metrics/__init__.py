@@ -4,6 +4,7 @@ from .similarity import csls_neighbourhood, csls_topk
 from .ranking import rank_of_true, rank_metrics, evaluate_alignment
 from .matching import mutual_nearest_neighbours
 from .distance import evaluate_alignment_distance
+from .decoding import sinkhorn_potentials, hungarian_matching
 
 __all__ = [
     'csls_neighbourhood',
@@ -13,4 +14,6 @@ __all__ = [
     'evaluate_alignment',
     'evaluate_alignment_distance',
     'mutual_nearest_neighbours',
+    'sinkhorn_potentials',
+    'hungarian_matching',
 ]

@@ -30,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric_ea.metrics.decoding import hungarian_matching, sinkhorn_potentials
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
+    Radii,
     _check_pair,
     _diagonal_scores,
     _score_chunks,
@@ -41,6 +43,7 @@ from torch_geometric_ea.metrics.similarity import (
 __all__ = ['rank_of_true', 'rank_metrics', 'evaluate_alignment']
 
 DEFAULT_TIE_ATOL = 1e-5
+DECODINGS = ('csls', 'sinkhorn', 'hungarian')
 
 
 def _sign_sum(scores: Tensor, true: Tensor, dim: int, buf: Tensor,
@@ -145,6 +148,7 @@ def _paired_ranks(
     csls_k: int = 10,
     tie_atol: float = DEFAULT_TIE_ATOL,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    radii: Radii = None,
 ) -> Tuple[Tensor, Tensor]:
     r"""Realistic ranks in both directions for the pairs :obj:`(x[i], y[i])`.
 
@@ -153,10 +157,15 @@ def _paired_ranks(
     two passes over :math:`\mathbf{x} \mathbf{y}^{\top}` instead of four: the
     second direction counts down the columns of the same score chunks, as
     :math:`\mathrm{CSLS}_{\mathbf{y}\mathbf{x}}(j, i) =
-    \mathrm{CSLS}_{\mathbf{x}\mathbf{y}}(i, j)`.
+    \mathrm{CSLS}_{\mathbf{x}\mathbf{y}}(i, j)`. Given ``radii``, the
+    scores are :math:`2 \cos_{ij} - r_{\mathbf{x}}(i) - r_{\mathbf{y}}(j)`
+    with these offsets instead of the CSLS ones (``csls_k`` is ignored).
     """
     num = x.size(0)
-    radii, diag = _similarity_pass(x, y, csls_k, chunk_size, diagonal=True)
+    if radii is None:
+        radii, diag = _similarity_pass(x, y, csls_k, chunk_size, diagonal=True)
+    else:
+        diag = _similarity_pass(x, y, 0, chunk_size, diagonal=True)[1]
     true = _diagonal_scores(diag, radii)  # Bitwise equal to the chunks' ones.
     sums_x, sums_y = [], 0
     buf = x.new_empty(min(chunk_size, num), num)
@@ -221,6 +230,9 @@ def evaluate_alignment(
     ks: Sequence[int] = (1, 5, 10),
     tie_atol: float = DEFAULT_TIE_ATOL,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    decoding: str = 'csls',
+    tau: float = 0.02,
+    num_iters: int = 10,
 ) -> Dict[str, Dict[str, float]]:
     r"""Evaluates entity alignment in both directions, as in `Dual-AMN
     (Mao et al., WWW 2021) <https://arxiv.org/abs/2101.01353>`_.
@@ -229,6 +241,15 @@ def evaluate_alignment(
     test source entity is ranked against the test target entities only (and
     vice versa) under CSLS with neighbourhood :obj:`csls_k`, and the realistic
     ranks (see :func:`rank_of_true`) are summarised by :func:`rank_metrics`.
+
+    ``decoding='sinkhorn'`` ranks by the Sinkhorn-normalised similarities
+    instead (:func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
+    ``tau`` and ``num_iters``): row :math:`i` ranks the targets by
+    :math:`\cos_{ij} + \tau v_j` and column :math:`j` the sources by
+    :math:`\cos_{ij} + \tau u_i`. ``decoding='hungarian'`` matches the test
+    entities one to one
+    (:func:`~torch_geometric_ea.metrics.hungarian_matching`) and reports
+    only ``'hits@1'``, the share matched correctly, the same both ways.
 
     Args:
         src_emb (torch.Tensor): The source KG's entity embeddings.
@@ -262,9 +283,21 @@ def evaluate_alignment(
     x = F.normalize(src_emb[test_links[0]], dim=-1)
     y = F.normalize(tgt_emb[test_links[1]], dim=-1)
     _check_pair(x, y)
+    if decoding not in DECODINGS:
+        raise ValueError(f"'decoding' must be one of {DECODINGS} "
+                         f"(got {decoding!r})")
+    if decoding == 'hungarian':
+        match = hungarian_matching(x, y)
+        hits = float((match == torch.arange(x.size(0))).double().mean())
+        return {'src->tgt': {'hits@1': hits}, 'tgt->src': {'hits@1': hits}}
+    radii = None
+    if decoding == 'sinkhorn':
+        u, v = sinkhorn_potentials(x, y, tau=tau, num_iters=num_iters,
+                                   chunk_size=chunk_size)
+        radii = (u.mul(-2 * tau), v.mul(-2 * tau))  # 2 cos + 2 tau (u + v)
     ranks_src, ranks_tgt = _paired_ranks(x, y, csls_k=csls_k,
                                          tie_atol=tie_atol,
-                                         chunk_size=chunk_size)
+                                         chunk_size=chunk_size, radii=radii)
     return {
         'src->tgt': rank_metrics(ranks_src, ks=ks),
         'tgt->src': rank_metrics(ranks_tgt, ks=ks),

@@ -1,0 +1,131 @@
+r"""Global decodings of an alignment: Sinkhorn normalisation and the
+Hungarian algorithm, as alternatives to greedy (CSLS) nearest neighbours.
+
+Greedy decoding lets many sources pick the same target. Both decodings
+here use that the alignment is (nearly) one-to-one:
+
+- Sinkhorn (`Cuturi, 2013 <https://arxiv.org/abs/1306.0895>`_) scales the
+  similarity kernel :math:`\exp(\cos(\mathbf{x}_i, \mathbf{y}_j) / \tau)` to
+  a doubly stochastic matrix
+  :math:`P_{ij} = \exp(\cos(\mathbf{x}_i, \mathbf{y}_j) / \tau + u_i + v_j)`.
+  Ranking row :math:`i` of :math:`P` ranks the targets by
+  :math:`\cos(\mathbf{x}_i, \mathbf{y}_j) + \tau v_j`: a target that many
+  sources like gets a lower :math:`v_j`, as CSLS penalises hubs, but with
+  the penalty fitted to all rows at once.
+- The Hungarian algorithm (via SciPy's ``linear_sum_assignment``) finds the
+  one-to-one matching of largest total similarity; it gives one target per
+  source, so only Hits@1 is defined.
+
+The potentials are computed in the log domain over row chunks, so Sinkhorn
+needs :math:`O(\text{chunk\_size} \cdot M)` memory at any size; the
+Hungarian algorithm needs the dense :math:`N \times M` matrix.
+"""
+import math
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+from torch_geometric_ea.metrics.similarity import (
+    DEFAULT_CHUNK_SIZE,
+    _check_pair,
+    _score_chunks,
+)
+
+__all__ = ['sinkhorn_potentials', 'hungarian_matching']
+
+
+@torch.no_grad()
+def sinkhorn_potentials(
+    x: Tensor,
+    y: Tensor,
+    *,
+    tau: float = 0.02,
+    num_iters: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Tuple[Tensor, Tensor]:
+    r"""The log-domain Sinkhorn potentials :math:`\mathbf{u}, \mathbf{v}`
+    that scale :math:`K_{ij} = \exp(\mathbf{x}_i^{\top} \mathbf{y}_j / \tau)`
+    towards uniform marginals, :math:`\sum_j P_{ij} = 1/N` and
+    :math:`\sum_i P_{ij} = 1/M` for :math:`P_{ij} = \exp(\mathbf{x}_i^{\top}
+    \mathbf{y}_j / \tau + u_i + v_j)`. Each iteration updates
+
+    .. math::
+        u_i = -\log N - \operatorname{logsumexp}_j
+        (\mathbf{x}_i^{\top} \mathbf{y}_j / \tau + v_j), \qquad
+        v_j = -\log M - \operatorname{logsumexp}_i
+        (\mathbf{x}_i^{\top} \mathbf{y}_j / \tau + u_i)
+
+    in one chunked pass over :math:`\mathbf{x} \mathbf{y}^{\top}` (the
+    column log-sum-exp is accumulated over row chunks with a running
+    maximum), so it ends with exact column marginals.
+
+    Args:
+        x (torch.Tensor): L2-normalised source embeddings :math:`(N, D)`.
+        y (torch.Tensor): L2-normalised target embeddings :math:`(M, D)`.
+        tau (float, optional): The temperature (the literature's
+            :math:`\exp(50 \cdot \cos)` is :math:`\tau = 0.02`).
+            (default: :obj:`0.02`)
+        num_iters (int, optional): Sinkhorn iterations. (default: :obj:`10`)
+        chunk_size (int, optional): Rows of :math:`\mathbf{x}` per product.
+            (default: :obj:`1024`)
+
+    Returns:
+        (torch.Tensor, torch.Tensor): :math:`\mathbf{u}` :math:`(N)` and
+        :math:`\mathbf{v}` :math:`(M)`.
+    """
+    _check_pair(x, y)
+    if tau <= 0:
+        raise ValueError(f"'tau' must be positive (got {tau})")
+    if num_iters < 1:
+        raise ValueError(f"'num_iters' must be positive (got {num_iters})")
+    num_x, num_y = x.size(0), y.size(0)
+    u, v = x.new_zeros(num_x), x.new_zeros(num_y)
+    for _ in range(num_iters):
+        col_max = x.new_full((num_y, ), -math.inf)
+        col_sum = x.new_zeros(num_y)
+        for rows, scores in _score_chunks(x, y, None, chunk_size):
+            scores.div_(tau)
+            u[rows] = -math.log(num_x) - torch.logsumexp(scores + v, dim=1)
+            scores.add_(u[rows].unsqueeze(1))
+            new_max = torch.maximum(col_max, scores.max(dim=0).values)
+            col_sum.mul_(torch.exp(col_max - new_max))
+            col_sum.add_(scores.sub_(new_max).exp_().sum(dim=0))
+            col_max = new_max
+        v = -math.log(num_y) - (col_max + col_sum.log())
+    return u, v
+
+
+@torch.no_grad()
+def hungarian_matching(x: Tensor, y: Tensor, *, max_size: int = 30000) -> Tensor:
+    r"""The one-to-one matching of largest total cosine similarity
+    :math:`\max_\pi \sum_i \mathbf{x}_i^{\top} \mathbf{y}_{\pi(i)}`, by
+    SciPy's ``linear_sum_assignment`` (the Hungarian algorithm's modern
+    variant).
+
+    Args:
+        x (torch.Tensor): L2-normalised source embeddings :math:`(N, D)`.
+        y (torch.Tensor): L2-normalised target embeddings :math:`(M, D)`.
+        max_size (int, optional): The largest :math:`\max(N, M)` accepted:
+            the dense matrix takes :math:`8 N M` bytes in SciPy.
+            (default: :obj:`30000`)
+
+    Returns:
+        torch.Tensor: For every source, the index of its target, or
+        :obj:`-1` where :math:`N > M` leaves it unmatched :math:`(N)`.
+    """
+    _check_pair(x, y)
+    if max(x.size(0), y.size(0)) > max_size:
+        raise ValueError(f"hungarian_matching needs the dense {x.size(0)} x "
+                         f"{y.size(0)} matrix; above 'max_size' ({max_size}) "
+                         f"use Sinkhorn decoding")
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError as e:
+        raise ImportError("hungarian_matching needs SciPy "
+                          "(pip install scipy)") from e
+    sim = (x @ y.t()).double().numpy()
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    out = torch.full((x.size(0), ), -1, dtype=torch.long)
+    out[torch.from_numpy(rows)] = torch.from_numpy(cols)
+    return out
