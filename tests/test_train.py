@@ -35,6 +35,29 @@ def test_semi_supervised_rounds_add_pairs():
     assert train[1] == train[0] + result.num_new_pairs[0]
 
 
+def test_sinkhorn_bootstrapping_and_extra_decodings():
+    pytest.importorskip('scipy')
+    data = synthetic_pair(300, num_relations=15, seed=2)
+    cfg = small_config(epochs=20, semi=True, semi_rounds=1, semi_epochs=2,
+                       semi_decoding='sinkhorn', decodings='sinkhorn,hungarian')
+    result = train_dual_amn(data, cfg, progress=False)
+    assert result.num_new_pairs[0] > 0
+    assert set(result.extra_metrics) == {'sinkhorn', 'hungarian'}
+    assert set(result.extra_metrics['hungarian']['src->tgt']) == {'hits@1'}
+    assert 0 < result.extra_metrics['sinkhorn']['src->tgt']['hits@1'] <= 1
+    assert result.timings['decode'] > 0
+
+
+@pytest.mark.parametrize('field, value, match', [
+    ('decodings', 'sinkhorn,greedy', "'decodings' must be names from"),
+    ('semi_decoding', 'hungarian', "'semi_decoding' must be 'csls' or 'sinkhorn'"),
+])
+def test_rejects_unknown_decodings(field, value, match):
+    data = synthetic_pair(50, num_relations=5, seed=0)
+    with pytest.raises(ValueError, match=match):
+        train_dual_amn(data, small_config(**{field: value}), progress=False)
+
+
 def test_other_kg_negatives_and_chunked_loss_train():
     data = synthetic_pair(300, num_relations=15, seed=3)
     a = train_dual_amn(data, small_config(epochs=3, negatives='other'),

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from torch_geometric_ea.metrics import mutual_nearest_neighbours
+from torch_geometric_ea.metrics import mutual_nearest_neighbours, sinkhorn_potentials
 
 N, M, D = 13, 9, 5
 CHUNK_SIZES = [1, 3, 5, 13, 50]  # < N (13 = 4 * 3 + 1), == N, > N.
@@ -58,3 +58,19 @@ def test_mutual_nearest_neighbours_chunked_equals_dense(
         dense_mutual_nearest_neighbours(x, y, csls_k)
     # Matches are one-to-one:
     assert out[0].unique().numel() == out[1].unique().numel() == out.size(1)
+
+
+@pytest.mark.parametrize('chunk_size', CHUNK_SIZES)
+def test_sinkhorn_mutual_nearest_neighbours_equal_dense(chunk_size):
+    gen = torch.Generator().manual_seed(5)
+    x = F.normalize(torch.randn(N, D, generator=gen), dim=-1)
+    y = F.normalize(torch.randn(M, D, generator=gen), dim=-1)
+    out = mutual_nearest_neighbours(x, y, decoding='sinkhorn', tau=0.1,
+                                    num_iters=5, chunk_size=chunk_size)
+    u, v = sinkhorn_potentials(x, y, tau=0.1, num_iters=5)
+    log_p = (x @ y.t()) / 0.1 + u[:, None] + v
+    best_y, best_x = log_p.argmax(1), log_p.argmax(0)
+    dense = [(i, int(best_y[i])) for i in range(N) if best_x[best_y[i]] == i]
+    assert [tuple(pair) for pair in out.t().tolist()] == dense
+    with pytest.raises(ValueError, match="'decoding' must be 'csls' or"):
+        mutual_nearest_neighbours(x, y, decoding='hungarian')

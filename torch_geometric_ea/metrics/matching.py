@@ -4,6 +4,7 @@ iterative entity alignment (as in `Dual-AMN (Mao et al., WWW 2021)
 import torch
 from torch import Tensor
 
+from torch_geometric_ea.metrics.decoding import sinkhorn_potentials
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     _check_pair,
@@ -21,6 +22,9 @@ def mutual_nearest_neighbours(
     *,
     csls_k: int = 10,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    decoding: str = 'csls',
+    tau: float = 0.02,
+    num_iters: int = 10,
 ) -> Tensor:
     r"""The pairs :math:`(i, j)` that are each other's best match under CSLS
     (see :func:`~torch_geometric_ea.metrics.csls_topk`):
@@ -40,6 +44,11 @@ def mutual_nearest_neighbours(
             by plain cosine similarity. (default: :obj:`10`)
         chunk_size (int, optional): The number of rows of :obj:`x` scored at
             once. (default: :obj:`1024`)
+        decoding (str, optional): :obj:`'sinkhorn'` scores by the
+            Sinkhorn-normalised similarities instead of CSLS
+            (:math:`\cos_{ij} + \tau (u_i + v_j)`, see
+            :func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
+            ``tau`` and ``num_iters``). (default: :obj:`'csls'`)
 
     Returns:
         torch.Tensor: The pairs, indices into :obj:`x` in the first row and
@@ -56,7 +65,15 @@ def mutual_nearest_neighbours(
         across chunks), so exact duplicates may or may not be matched.
     """
     _check_pair(x, y)
-    radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
+    if decoding == 'sinkhorn':
+        u, v = sinkhorn_potentials(x, y, tau=tau, num_iters=num_iters,
+                                   chunk_size=chunk_size)
+        radii = (u.mul(-2 * tau), v.mul(-2 * tau))
+    elif decoding == 'csls':
+        radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
+    else:
+        raise ValueError(f"'decoding' must be 'csls' or 'sinkhorn' "
+                         f"(got {decoding!r})")
 
     best_y = torch.empty(x.size(0), dtype=torch.long, device=x.device)
     best_x_score = x.new_full((y.size(0), ), float('-inf'))

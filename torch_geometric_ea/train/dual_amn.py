@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment, mutual_nearest_neighbours
+from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
 from torch_geometric_ea.train.common import TrainResult
 
@@ -20,7 +21,14 @@ __all__ = ['DualAMNConfig', 'train_dual_amn']
 @dataclass
 class DualAMNConfig:
     r"""Hyper-parameters of a Dual-AMN run; the defaults are the paper's and
-    the official implementation's."""
+    the official implementation's.
+
+    ``semi_decoding`` picks how bootstrapping pairs entities: mutual
+    nearest neighbours under CSLS (``'csls'``, the paper) or under
+    Sinkhorn-normalised similarities (``'sinkhorn'``, temperature
+    ``sinkhorn_tau``, ``sinkhorn_iters`` iterations). ``decodings`` lists
+    further evaluations of the final embeddings, comma-separated
+    (``'sinkhorn,hungarian'``), reported in ``result.extra_metrics``."""
     channels: int = 128
     num_layers: int = 2
     num_proxies: int = 64
@@ -37,6 +45,10 @@ class DualAMNConfig:
     semi_rounds: int = 4
     semi_epochs: int = 5
     csls_k: int = 10
+    semi_decoding: str = 'csls'
+    decodings: str = ''
+    sinkhorn_tau: float = 0.02
+    sinkhorn_iters: int = 10
     seed: int = 0
 
 
@@ -58,6 +70,14 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             after each round with its metrics.
     """
     cfg = config or DualAMNConfig()
+    decodings = [name for name in cfg.decodings.split(',') if name]
+    for name in decodings:
+        if name not in DECODINGS:
+            raise ValueError(f"'decodings' must be names from {DECODINGS} "
+                             f"separated by commas (got {cfg.decodings!r})")
+    if cfg.semi_decoding not in ('csls', 'sinkhorn'):
+        raise ValueError(f"'semi_decoding' must be 'csls' or 'sinkhorn' "
+                         f"(got {cfg.semi_decoding!r})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -116,8 +136,10 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         if round_ + 1 < rounds:
             t = time.perf_counter()
             emb = F.normalize(emb, dim=-1)
-            pairs = mutual_nearest_neighbours(emb[pool_src], emb[pool_tgt],
-                                              csls_k=cfg.csls_k)
+            pairs = mutual_nearest_neighbours(
+                emb[pool_src], emb[pool_tgt], csls_k=cfg.csls_k,
+                decoding=cfg.semi_decoding, tau=cfg.sinkhorn_tau,
+                num_iters=cfg.sinkhorn_iters)
             new = torch.stack([pool_src[pairs[0]], pool_tgt[pairs[1]]])
             keep_src = torch.ones_like(pool_src, dtype=torch.bool)
             keep_src[pairs[0]] = False
@@ -128,6 +150,12 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             result.num_new_pairs.append(new.size(1))
             timings['bootstrap'] += time.perf_counter() - t
 
+    t = time.perf_counter()
+    for name in decodings:
+        result.extra_metrics[name] = evaluate_alignment(
+            emb, emb, test_pairs, decoding=name, tau=cfg.sinkhorn_tau,
+            num_iters=cfg.sinkhorn_iters)
+    timings['decode'] = time.perf_counter() - t
     result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
     timings['total'] = time.perf_counter() - t0
     result.timings = timings
