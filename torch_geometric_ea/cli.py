@@ -92,7 +92,13 @@ def _train(args) -> int:
             print(f"round {info['round']} ({info['train_pairs']} train pairs)  "
                   f"{line}", file=sys.stderr, flush=True)
 
-    result = train_fn(data, config, progress=not args.json, callback=report)
+    rank = _init_distributed(args.model)
+    report = report if rank == 0 else (lambda stage, info: None)
+    result = train_fn(data, config, progress=not args.json and rank == 0,
+                      callback=report)
+    if rank > 0:  # rank 0 writes and prints the (identical) results
+        torch.distributed.destroy_process_group()
+        return 0
     timings = dict(load=load_time, **result.timings)
     out = dict(
         model=args.model, dataset=args.dataset, pair=args.pair, seed=args.seed,
@@ -120,7 +126,23 @@ def _train(args) -> int:
               f"(train {timings['train']:.1f} s), peak memory "
               f"{out['peak_memory_gib']:.2f} GiB"
               + (f", saved to {args.out}" if args.out else ''))
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return 0
+
+
+def _init_distributed(model: str) -> int:
+    r"""Joins the process group that ``torchrun`` describes in the
+    environment (``WORLD_SIZE`` above 1): NCCL where CUDA is available,
+    else gloo. Returns this process's rank (0 without a group)."""
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+        return 0
+    if model != 'dual-amn':
+        raise SystemExit(f"distributed training supports dual-amn only "
+                         f"(got --model {model})")
+    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    torch.distributed.init_process_group(backend)
+    return torch.distributed.get_rank()
 
 
 def build_parser() -> argparse.ArgumentParser:

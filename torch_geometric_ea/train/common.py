@@ -2,12 +2,12 @@ r"""What every training function returns, and resource measurements."""
 import resource
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ['TrainResult', 'peak_memory_gib']
+__all__ = ['TrainResult', 'peak_memory_gib', 'process_group']
 
 
 @dataclass
@@ -41,3 +41,12 @@ def peak_memory_gib() -> float:
     r"""Peak resident memory of this process so far, in GiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**30 if sys.platform == 'darwin' else peak / 2**20
+
+
+def process_group() -> Tuple[int, int]:
+    r"""This process's rank and the number of processes of the default
+    :mod:`torch.distributed` group, or :obj:`(0, 1)` outside one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1

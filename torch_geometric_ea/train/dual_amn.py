@@ -6,6 +6,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
@@ -13,7 +15,7 @@ from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment, mutual_nearest_neighbours
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
-from torch_geometric_ea.train.common import TrainResult
+from torch_geometric_ea.train.common import TrainResult, process_group
 
 __all__ = ['DualAMNConfig', 'train_dual_amn']
 
@@ -52,6 +54,22 @@ class DualAMNConfig:
     seed: int = 0
 
 
+def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
+                rank: int, world: int) -> Tensor:
+    r"""The loss of a batch of pairs, or with ``world`` processes this rank's
+    share of it: its slice ``batch[:, rank::world]`` scaled by
+    :math:`W B_r / B`, so that averaging the ranks' gradients (what
+    :class:`~torch.nn.parallel.DistributedDataParallel` does) gives the
+    gradient of the whole batch's loss."""
+    if world == 1:
+        return loss_fn(encoder(graph), batch, node_type)
+    local = batch[:, rank::world]
+    out = encoder(graph)
+    if local.size(1) == 0:  # every rank must run backward over the model
+        return out.sum() * 0.0
+    return loss_fn(out, local, node_type) * (local.size(1) * world / batch.size(1))
+
+
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                    progress: bool = True,
                    callback: Optional[Callable[[str, Dict], None]] = None
@@ -61,6 +79,12 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     rounds: embed, pair the still-unaligned test entities that are mutual
     CSLS nearest neighbours, add them to the training pairs, train
     ``semi_epochs`` more epochs.
+
+    Inside a :mod:`torch.distributed` process group (e.g. launched by
+    ``torchrun``), every process runs the whole encoder and its share of
+    each batch's loss; the model is wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel`, so the ranks take
+    the same steps as one process with the same seed and batch size.
 
     Args:
         data (HeteroData): A KG pair (see :mod:`torch_geometric_ea.data`).
@@ -90,6 +114,8 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         raise ValueError("the pair has no training links")
     model = DualAMN(union.num_nodes, union.num_relations, cfg.channels,
                     cfg.num_layers, cfg.num_proxies, cfg.dropout)
+    rank, world = process_group()
+    encoder = model if world == 1 else DistributedDataParallel(model)
     loss_fn = NormalizedHardSampleMiningLoss(cfg.gamma, cfg.lam, cfg.tau,
                                              cfg.negatives, cfg.loss_chunk_size)
     # Keras' RMSprop, as in the official implementation.
@@ -110,15 +136,24 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         model.train()
         bar = tqdm(range(epochs), desc=f'round {round_}', disable=not progress,
                    leave=False)
+        losses = []
         for _ in bar:
             perm = torch.randperm(train_pairs.size(1))
+            total = 0.0
             for start in range(0, perm.numel(), cfg.batch_size):
                 batch = train_pairs[:, perm[start:start + cfg.batch_size]]
                 optimizer.zero_grad()
-                loss = loss_fn(model(graph), batch, union.node_type)
+                loss = _batch_loss(encoder, graph, loss_fn, batch,
+                                   union.node_type, rank, world)
                 loss.backward()
                 optimizer.step()
-            bar.set_postfix(loss=f'{loss.item():.3f}')
+                total += loss.detach()
+            epoch_loss = total / -(-perm.numel() // cfg.batch_size)
+            if world > 1:  # the mean of the ranks' shares is the batch loss
+                torch.distributed.all_reduce(epoch_loss)
+                epoch_loss /= world
+            losses.append(float(epoch_loss))
+            bar.set_postfix(loss=f'{losses[-1]:.3f}')
         train_seconds = time.perf_counter() - t
         timings['train'] += train_seconds
 
@@ -126,7 +161,8 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         emb = result.embed()  # also the embedding the bootstrapping uses
         metrics = evaluate_alignment(emb, emb, test_pairs, csls_k=cfg.csls_k)
         timings['evaluate'] += time.perf_counter() - t
-        info = dict(round=round_, epochs=epochs, loss=loss.item(),
+        info = dict(round=round_, epochs=epochs, loss=losses[-1] if losses else float('nan'),
+                    losses=losses,
                     train_pairs=train_pairs.size(1), train_seconds=train_seconds,
                     **metrics)
         result.history.append(info)
