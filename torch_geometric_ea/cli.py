@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 
 import torch
 
-from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, synthetic_pair
+from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, synthetic_pair
 from torch_geometric_ea.runtime import keep_freed_memory
 from torch_geometric_ea.train import MODELS, peak_memory_gib
 
@@ -28,6 +28,9 @@ def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
     with ``num_entities`` entities per side."""
     if dataset == 'synthetic':
         return synthetic_pair(num_entities, seed=seed)
+    if dataset == 'ogb':  # two views of an OGB KG, e.g. --pair ogbl-wikikg2
+        return ogb_pair(osp.join(root, 'ogb'), num_entities,
+                        name=pair or 'ogbl-wikikg2', seed=seed, download=True)
     if dataset not in DATASETS:
         raise SystemExit(f"unknown dataset {dataset!r}; choose from "
                          f"synthetic, {', '.join(DATASETS)}")
@@ -153,12 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--model', default='dual-amn', choices=sorted(MODELS))
     train.add_argument('--dataset', default='synthetic',
                        help='synthetic (offline, default), dbp15k, srprs, '
-                       'dwy100k, openea')
+                       'dwy100k, openea, ogb (two views of --pair ogbl-wikikg2)')
     train.add_argument('--pair', help='e.g. zh_en (dbp15k), en_fr (srprs)')
     train.add_argument('--root', default=osp.join('data'),
                        help='dataset folder (default: ./data)')
     train.add_argument('--num-entities', type=int, default=2000,
-                       help='entities per side of the synthetic pair')
+                       help='entities per side of the synthetic or ogb pair')
     train.add_argument('--seed', type=int, default=0,
                        help='split and initialisation seed')
     train.add_argument('--semi', action='store_true',

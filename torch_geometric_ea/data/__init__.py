@@ -42,7 +42,8 @@ from torch_geometric_ea.data.datasets import (
     SRPRS,
     OpenEA,
 )
-from torch_geometric_ea.data.synthetic import synthetic_pair
+from torch_geometric_ea.data.synthetic import synthetic_pair, two_views
+from torch_geometric_ea.data.ogb import ogb_pair, read_ogb_kg
 from torch_geometric_ea.data.names import (
     char_ngrams,
     hashed_ngram_features,
@@ -91,6 +92,9 @@ __all__ = [
     'OpenEA',
     # synthetic
     'synthetic_pair',
+    'two_views',
+    'ogb_pair',
+    'read_ogb_kg',
     # names
     'name_features',
     'hashed_ngram_features',

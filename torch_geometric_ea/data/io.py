@@ -35,6 +35,7 @@ warning; the newline that ends the last line is a terminator, not a blank
 line. Repeated triple lines are not an error: later copies are removed,
 counted in ``num_duplicates`` and logged as a warning.
 """
+import gzip
 import io
 import logging
 import re
@@ -118,7 +119,8 @@ def _show(text: str, limit: int = 60) -> str:
 
 
 def _read_bytes(path) -> bytes:
-    with open(path, 'rb') as f:
+    r"""The file's bytes (decompressed for a ``.gz`` name), without a BOM."""
+    with (gzip.open if str(path).endswith('.gz') else open)(path, 'rb') as f:
         data = f.read()
     return data[len(_BOM):] if data.startswith(_BOM) else data
 
@@ -145,7 +147,7 @@ def _report_blank(path, num_blank: int, first: int):
                     path, num_blank, first)
 
 
-def _split_lines(path, text: str, columns: Sequence[str]
+def _split_lines(path, text: str, columns: Sequence[str], delimiter: str = '\t'
                  ) -> Tuple[List[List[str]], List[int], int]:
     r"""Splits ``text`` into rows of ``len(columns)`` fields, skipping blank
     lines; returns the rows, their line numbers and the blank count."""
@@ -159,10 +161,11 @@ def _split_lines(path, text: str, columns: Sequence[str]
         if not line:
             blank.append(number)
             continue
-        fields = line.split('\t')
+        fields = line.split(delimiter)
         if len(fields) != len(columns):
+            sep = 'tab' if delimiter == '\t' else repr(delimiter)
             raise _error(path, number, f"malformed line: expected {len(columns)} "
-                                       f"tab-separated columns ({', '.join(columns)}),"
+                                       f"{sep}-separated columns ({', '.join(columns)}),"
                                        f" got {len(fields)}: {_show(line)}")
         rows.append(fields)
         numbers.append(number)
@@ -200,7 +203,7 @@ def _check_names(path, rows: List[List[str]], numbers: List[int],
                                            f"({columns[c]})")
 
 
-def _int_table(path, columns: Sequence[str]
+def _int_table(path, columns: Sequence[str], delimiter: str = '\t'
                ) -> Tuple[np.ndarray, np.ndarray, int]:
     r"""Reads a file of integer columns as ``[n, k]`` int64 rows, their line
     numbers and the blank count. Well-formed files take a vectorised path;
@@ -208,12 +211,13 @@ def _int_table(path, columns: Sequence[str]
     data = _read_bytes(path)
     k = len(columns)
     field = rb'[0-9]{1,%d}' % _MAX_ID_DIGITS
-    row = field + (rb'\t' + field) * (k - 1)
+    row = field + (re.escape(delimiter.encode()) + field) * (k - 1)
     if data and re.fullmatch(rb'(?:%s\r?\n)*(?:%s\r?)?' % (row, row), data):
-        rows = np.loadtxt(io.BytesIO(data), dtype=np.int64, delimiter='\t',
+        rows = np.loadtxt(io.BytesIO(data), dtype=np.int64, delimiter=delimiter,
                           ndmin=2).reshape(-1, k)
         return rows, np.arange(1, rows.shape[0] + 1), 0
-    fields, numbers, blank = _split_lines(path, _decode(path, data), columns)
+    fields, numbers, blank = _split_lines(path, _decode(path, data), columns,
+                                          delimiter)
     rows = _parse_ids(path, fields, numbers, columns, range(k))
     return rows, np.asarray(numbers, dtype=np.int64), blank
 

@@ -8,7 +8,7 @@ from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import kg_pair, split_links
 
-__all__ = ['synthetic_pair']
+__all__ = ['synthetic_pair', 'two_views']
 
 
 def _zipf(num: int, exponent: float, size: int,
@@ -141,24 +141,52 @@ def synthetic_pair(
     """
     if num_entities < 1 or num_relations < 1:
         raise ValueError("num_entities and num_relations must be positive")
-    for name, value in (('unique_fraction', unique_fraction),
-                        ('edge_dropout', edge_dropout),
-                        ('relation_merge', relation_merge)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if not 0.0 <= unique_fraction < 1.0:
+        raise ValueError(f"unique_fraction must be in [0, 1), got {unique_fraction}")
     if degree_exponent <= 1.0:
         raise ValueError(f"degree_exponent must be above 1, got {degree_exponent}")
     generator = torch.Generator().manual_seed(seed)
     num_unique = int(round(unique_fraction * num_entities))
-    num_shared = num_entities - num_unique
-    num_base = num_shared + 2 * num_unique
+    num_base = num_entities + num_unique
     if num_triples is None:
         num_triples = 7 * num_base
     if num_base * num_base * num_relations >= 2 ** 62:
         raise ValueError("graph too large for 64-bit triple keys")
     triples = _base_triples(num_base, num_relations, num_triples,
                             degree_exponent, generator)
+    return two_views(triples, num_base, num_relations, num_entities,
+                     unique_fraction=unique_fraction, edge_dropout=edge_dropout,
+                     relation_merge=relation_merge, train_ratio=train_ratio,
+                     generator=generator, seed=seed)
 
+
+def two_views(triples: Tensor, num_base: int, num_relations: int,
+              num_entities: int, *, unique_fraction: float = 0.1,
+              edge_dropout: float = 0.3, relation_merge: float = 0.1,
+              train_ratio: float = 0.3, seed: int = 0,
+              generator: Optional[torch.Generator] = None) -> HeteroData:
+    r"""A KG pair made of two noisy views of a base KG with ``num_base``
+    entities and ``[T, 3]`` (head, relation, tail) ``triples``: base
+    entities ``0 .. S - 1`` are shared (``S = num_entities - U``,
+    ``U = round(unique_fraction * num_entities)``), the next ``U`` belong
+    to KG1 only and the ``U`` after them to KG2 only (entities beyond
+    ``S + 2 U`` are left out). Each view drops triples, merges relations
+    and renumbers entities as :func:`synthetic_pair` describes; the ``S``
+    links are split with :func:`~torch_geometric_ea.data.pair.split_links`.
+    """
+    for name, value in (('unique_fraction', unique_fraction),
+                        ('edge_dropout', edge_dropout),
+                        ('relation_merge', relation_merge)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    num_unique = int(round(unique_fraction * num_entities))
+    num_shared = num_entities - num_unique
+    if num_shared + 2 * num_unique > num_base:
+        raise ValueError(f"two views of {num_entities} entities need "
+                         f"{num_shared + 2 * num_unique} base entities "
+                         f"(got {num_base})")
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
     shared = torch.arange(num_shared)
     views, locals_ = [], []
     for k in range(2):
