@@ -48,7 +48,28 @@ def test_sinkhorn_bootstrapping_and_extra_decodings():
     assert result.timings['decode'] > 0
 
 
+@pytest.mark.parametrize('candidates', ['random', 'hard'])
+def test_sampled_and_hard_candidates_learn(candidates):
+    data = synthetic_pair(400, num_relations=20, seed=1)
+    cfg = small_config(candidates=candidates, num_candidates=200,
+                       hard_candidates=5, hard_every=10)
+    result = train_dual_amn(data, cfg, progress=False)
+    assert result.metrics['src->tgt']['hits@1'] > 0.3  # as with all 800
+    assert ('hard_candidates' in result.timings) == (candidates == 'hard')
+
+
+def test_nearest_entities_equal_brute_force():
+    from torch_geometric_ea.train.dual_amn import _nearest
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
+    query = torch.tensor([3, 17, 29])
+    out = _nearest(x, query, 4, chunk_size=2)
+    dist = torch.cdist(x, x).fill_diagonal_(float('inf'))
+    assert torch.equal(out[query], dist[query].topk(4, largest=False).indices)
+    assert (out[torch.tensor([0, 1])] == -1).all()
+
+
 @pytest.mark.parametrize('field, value, match', [
+    ('candidates', 'some', "'candidates' must be one of"),
     ('decodings', 'sinkhorn,greedy', "'decodings' must be names from"),
     ('semi_decoding', 'hungarian', "'semi_decoding' must be 'csls' or 'sinkhorn'"),
 ])

@@ -4,7 +4,8 @@ import torch
 from torch_geometric_ea.nn import NormalizedHardSampleMiningLoss
 
 
-def reference_loss(x, pairs, gamma=1.0, lam=30.0, tau=10.0, node_type=None):
+def reference_loss(x, pairs, gamma=1.0, lam=30.0, tau=10.0, node_type=None,
+                   candidates=None):
     """The loss as the official code writes it, with plain autograd."""
     i, j = pairs
     total = 0
@@ -18,9 +19,12 @@ def reference_loss(x, pairs, gamma=1.0, lam=30.0, tau=10.0, node_type=None):
         mask[rows, a] = 0
         mask[rows, p] = 0
         loss = loss * mask
+        keep = torch.ones(x.size(0), dtype=torch.bool)
         if node_type is not None:  # keep only the other KG's candidates
-            keep = node_type == node_type[p[0]]
-            loss = loss[:, keep]
+            keep &= node_type == node_type[p[0]]
+        if candidates is not None:
+            keep &= torch.isin(torch.arange(x.size(0)), candidates)
+        loss = loss[:, keep]
         mean = loss.mean(-1, keepdim=True).detach()
         std = loss.std(-1, keepdim=True, correction=0).detach()
         loss = (loss - mean) / std
@@ -56,6 +60,39 @@ def test_loss_equals_reference(chunk_size, row_chunk_size, negatives):
     ref.backward()
     assert torch.allclose(x1.grad, x2.grad, rtol=1e-7, atol=1e-9)
     assert x1.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('negatives', ['all', 'other'])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_candidate_subset_equals_reference(negatives, seed):
+    x, pairs, node_type = make_case(seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    candidates = torch.randperm(40, generator=gen)[:25]  # some pairs left out
+    x1 = x.clone().requires_grad_()
+    x2 = x.clone().requires_grad_()
+    loss_fn = NormalizedHardSampleMiningLoss(negatives=negatives, chunk_size=7,
+                                             row_chunk_size=5)
+    out = loss_fn(x1, pairs, node_type, candidates=candidates)
+    ref = reference_loss(x2, pairs, candidates=candidates,
+                         node_type=node_type if negatives == 'other' else None)
+    assert torch.allclose(out, ref, rtol=1e-9, atol=1e-9)
+    out.backward()
+    ref.backward()
+    assert torch.allclose(x1.grad, x2.grad, rtol=1e-7, atol=1e-9)
+    # all entities as candidates is the default
+    full = loss_fn(x, pairs, node_type, candidates=torch.arange(40).flip(0))
+    assert torch.allclose(full, loss_fn(x, pairs, node_type), rtol=1e-12)
+
+
+@pytest.mark.parametrize('candidates, match', [
+    (torch.tensor([], dtype=torch.long), 'non-empty 1-D'),
+    (torch.tensor([0, 40]), r'out of range \[0, 40\)'),
+    (torch.tensor([3, 3]), 'distinct'),
+])
+def test_bad_candidates(candidates, match):
+    x, pairs, _ = make_case()
+    with pytest.raises(ValueError, match=match):
+        NormalizedHardSampleMiningLoss()(x, pairs, candidates=candidates)
 
 
 def test_value_without_gradients_equals_value_with():

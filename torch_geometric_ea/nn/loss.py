@@ -153,6 +153,16 @@ class _NHSMFunction(torch.autograd.Function):
         return (*grads, None, None, None, None, None, None)
 
 
+def _check_candidates(candidates: Tensor, num_nodes: int):
+    if candidates.dim() != 1 or candidates.numel() == 0:
+        raise ValueError(f"'candidates' must be a non-empty 1-D tensor of "
+                         f"entity ids (got shape {list(candidates.shape)})")
+    if int(candidates.min()) < 0 or int(candidates.max()) >= num_nodes:
+        raise ValueError(f"'candidates' out of range [0, {num_nodes})")
+    if torch.bincount(candidates, minlength=num_nodes).max() > 1:
+        raise ValueError("'candidates' must be distinct")
+
+
 class NormalizedHardSampleMiningLoss(torch.nn.Module):
     r"""The normalized hard sample mining loss from the `"Boosting the Speed
     of Entity Alignment 10x: Dual Attention Matching Network with Normalized
@@ -211,8 +221,8 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
         self.chunk_size = chunk_size
         self.row_chunk_size = row_chunk_size
 
-    def forward(self, x: Tensor, pairs: Tensor, node_type: Optional[Tensor] = None
-                ) -> Tensor:
+    def forward(self, x: Tensor, pairs: Tensor, node_type: Optional[Tensor] = None,
+                candidates: Optional[Tensor] = None) -> Tensor:
         r"""Computes the loss.
 
         Args:
@@ -221,26 +231,37 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
                 of ``x`` (one side's entity, the other side's entity).
             node_type (torch.Tensor, optional): KG of each entity
                 :math:`(N)`; needed for ``negatives='other'``.
+            candidates (torch.Tensor, optional): Distinct entity ids
+                :math:`(K)`: the candidates :math:`k` of every row instead
+                of all :math:`N` entities (sampled or hard candidates; with
+                ``negatives='other'``, those of the other KG).
         """
         i, j = pairs[0], pairs[1]
         args = (self.gamma, self.lam, self.tau, self.chunk_size,
                 self.row_chunk_size)
+        if candidates is not None:
+            _check_candidates(candidates, x.size(0))
         if self.negatives == 'all':
-            anchor = torch.cat([i, j])
-            positive = torch.cat([j, i])
-            mask = torch.stack([anchor, positive], dim=1)
-            total = _NHSMFunction.apply(x[anchor], x[positive], x, mask, *args)
+            sides = [(torch.cat([i, j]), torch.cat([j, i]), candidates)]
         else:
             if node_type is None:
                 raise ValueError("negatives='other' needs node_type")
-            total = x.new_zeros(())
-            for a, p in ((i, j), (j, i)):
-                cand = (node_type == node_type[p[0]]).nonzero().view(-1)
+            pool = (torch.arange(x.size(0), device=x.device)
+                    if candidates is None else candidates)
+            sides = [(a, p, pool[node_type[pool] == node_type[p[0]]])
+                     for a, p in ((i, j), (j, i))]
+        total = x.new_zeros(())
+        for a, p, cand in sides:
+            if cand is None:
+                mask = torch.stack([a, p], dim=1)
+                cand_x = x
+            else:
                 position = torch.full((x.size(0),), -1, dtype=torch.long,
                                       device=x.device)
                 position[cand] = torch.arange(cand.numel(), device=x.device)
                 mask = torch.stack([position[a], position[p]], dim=1)
-                total = total + _NHSMFunction.apply(x[a], x[p], x[cand], mask, *args)
+                cand_x = x[cand]
+            total = total + _NHSMFunction.apply(x[a], x[p], cand_x, mask, *args)
         return total / pairs.size(1)
 
     def __repr__(self) -> str:

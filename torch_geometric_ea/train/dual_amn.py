@@ -30,7 +30,13 @@ class DualAMNConfig:
     Sinkhorn-normalised similarities (``'sinkhorn'``, temperature
     ``sinkhorn_tau``, ``sinkhorn_iters`` iterations). ``decodings`` lists
     further evaluations of the final embeddings, comma-separated
-    (``'sinkhorn,hungarian'``), reported in ``result.extra_metrics``."""
+    (``'sinkhorn,hungarian'``), reported in ``result.extra_metrics``.
+
+    ``candidates`` picks the loss's candidates per batch: every entity
+    (``'all'``, the paper), ``num_candidates`` random entities
+    (``'random'``), or those plus the ``hard_candidates`` nearest entities
+    (squared Euclidean) of each batch entity, found every ``hard_every``
+    epochs and at the start of each round (``'hard'``)."""
     channels: int = 128
     num_layers: int = 2
     num_proxies: int = 64
@@ -42,6 +48,10 @@ class DualAMNConfig:
     lam: float = 30.0
     tau: float = 10.0
     negatives: str = 'all'
+    candidates: str = 'all'
+    num_candidates: int = 4096
+    hard_candidates: int = 10
+    hard_every: int = 5
     loss_chunk_size: Optional[int] = None
     semi: bool = False
     semi_rounds: int = 4
@@ -54,20 +64,52 @@ class DualAMNConfig:
     seed: int = 0
 
 
+CANDIDATES = ('all', 'random', 'hard')
+
+
+@torch.no_grad()
+def _nearest(x: Tensor, query: Tensor, k: int, chunk_size: int = 1024) -> Tensor:
+    r"""For each entity in ``query``, the ``k`` other entities nearest to it
+    by squared Euclidean distance :math:`\|x_j\|^2 - 2 x_q^\top x_j` (+ a
+    row constant), as a :math:`(N, k)` table filled on the query rows."""
+    k = min(k, x.size(0) - 1)
+    out = torch.full((x.size(0), k), -1, dtype=torch.long)
+    sq = x.pow(2).sum(1)
+    for start in range(0, query.numel(), chunk_size):
+        q = query[start:start + chunk_size]
+        dist = torch.addmm(sq, x[q], x.t(), alpha=-2)
+        dist[torch.arange(q.numel()), q] = float('inf')  # not itself
+        out[q] = dist.topk(k, dim=1, largest=False).indices
+    return out
+
+
+def _batch_candidates(cfg: 'DualAMNConfig', batch: Tensor, num_nodes: int,
+                      nearest: Optional[Tensor]) -> Optional[Tensor]:
+    r"""The loss's candidate entities for a batch (:obj:`None`: all)."""
+    if cfg.candidates == 'all' or cfg.num_candidates >= num_nodes:
+        return None
+    sample = torch.randperm(num_nodes)[:cfg.num_candidates]
+    if cfg.candidates == 'random':
+        return sample
+    return torch.unique(torch.cat([sample, nearest[batch.reshape(-1)].view(-1)]))
+
+
 def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
-                rank: int, world: int) -> Tensor:
+                rank: int, world: int, candidates: Optional[Tensor] = None
+                ) -> Tensor:
     r"""The loss of a batch of pairs, or with ``world`` processes this rank's
     share of it: its slice ``batch[:, rank::world]`` scaled by
     :math:`W B_r / B`, so that averaging the ranks' gradients (what
     :class:`~torch.nn.parallel.DistributedDataParallel` does) gives the
     gradient of the whole batch's loss."""
     if world == 1:
-        return loss_fn(encoder(graph), batch, node_type)
+        return loss_fn(encoder(graph), batch, node_type, candidates)
     local = batch[:, rank::world]
     out = encoder(graph)
     if local.size(1) == 0:  # every rank must run backward over the model
         return out.sum() * 0.0
-    return loss_fn(out, local, node_type) * (local.size(1) * world / batch.size(1))
+    return (loss_fn(out, local, node_type, candidates)
+            * (local.size(1) * world / batch.size(1)))
 
 
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
@@ -99,6 +141,9 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         if name not in DECODINGS:
             raise ValueError(f"'decodings' must be names from {DECODINGS} "
                              f"separated by commas (got {cfg.decodings!r})")
+    if cfg.candidates not in CANDIDATES:
+        raise ValueError(f"'candidates' must be one of {CANDIDATES} "
+                         f"(got {cfg.candidates!r})")
     if cfg.semi_decoding not in ('csls', 'sinkhorn'):
         raise ValueError(f"'semi_decoding' must be 'csls' or 'sinkhorn' "
                          f"(got {cfg.semi_decoding!r})")
@@ -136,15 +181,23 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         model.train()
         bar = tqdm(range(epochs), desc=f'round {round_}', disable=not progress,
                    leave=False)
-        losses = []
-        for _ in bar:
+        losses, nearest = [], None
+        for epoch in bar:
+            if cfg.candidates == 'hard' and epoch % cfg.hard_every == 0:
+                t_hard = time.perf_counter()
+                nearest = _nearest(result.embed(), train_pairs.unique(),
+                                   cfg.hard_candidates)
+                timings['hard_candidates'] = (timings.get('hard_candidates', 0.0)
+                                              + time.perf_counter() - t_hard)
             perm = torch.randperm(train_pairs.size(1))
             total = 0.0
             for start in range(0, perm.numel(), cfg.batch_size):
                 batch = train_pairs[:, perm[start:start + cfg.batch_size]]
+                candidates = _batch_candidates(cfg, batch, union.num_nodes,
+                                               nearest)
                 optimizer.zero_grad()
                 loss = _batch_loss(encoder, graph, loss_fn, batch,
-                                   union.node_type, rank, world)
+                                   union.node_type, rank, world, candidates)
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
