@@ -1,8 +1,12 @@
-r"""Times Dual-AMN training steps on a DBP15K pair, split into phases, and
+r"""Times Dual-AMN training steps on a KG pair, split into phases, and
 reports the peak memory (the "where the time goes" table in the README).
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/profile_step.py \
         --pair zh_en --steps 6
+    python benchmarks/profile_step.py --dataset synthetic --num-entities 100000
+
+``--candidates random --num-candidates K`` times the loss over K random
+candidates instead of all entities.
 
 Each step is one batch of ``--batch-size`` training pairs: the full-graph
 forward, the loss (whose gradient is computed in its forward pass), the
@@ -17,7 +21,7 @@ os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')  # as the CLI does
 
 import torch  # noqa: E402
 
-from torch_geometric_ea.data import DBP15K  # noqa: E402
+from torch_geometric_ea.cli import load_pair  # noqa: E402
 from torch_geometric_ea.data.pair import to_union  # noqa: E402
 from torch_geometric_ea.nn import (  # noqa: E402
     DualAMN,
@@ -30,8 +34,13 @@ from torch_geometric_ea.train import peak_memory_gib  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--dataset', default='dbp15k')
     parser.add_argument('--pair', default='zh_en')
-    parser.add_argument('--root', default='data/dbp15k')
+    parser.add_argument('--root', default='data')
+    parser.add_argument('--num-entities', type=int, default=100000)
+    parser.add_argument('--candidates', choices=['all', 'random'], default='all')
+    parser.add_argument('--num-candidates', type=int, default=4096)
+    parser.add_argument('--threads', type=int)
     parser.add_argument('--steps', type=int, default=6)
     parser.add_argument('--epochs', type=int, default=0)
     parser.add_argument('--batch-size', type=int, default=1024)
@@ -39,10 +48,17 @@ def main():
     args = parser.parse_args()
     if not args.system_malloc:
         keep_freed_memory()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    union = to_union(DBP15K(args.root, args.pair)[0])
+    t = time.perf_counter()
+    union = to_union(load_pair(args.dataset, args.pair, args.root, 0,
+                               args.num_entities))
     graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
                            union.num_relations)
+    print(f'{union.num_nodes} entities, {union.edge_index.size(1)} triples, '
+          f'{union.num_relations} relations: loaded and prepared in '
+          f'{time.perf_counter() - t:.1f} s', flush=True)
     model = DualAMN(union.num_nodes, union.num_relations)
     loss_fn = NormalizedHardSampleMiningLoss()
     optimizer = torch.optim.RMSprop(model.parameters(), lr=0.005, alpha=0.9,
@@ -54,7 +70,9 @@ def main():
         optimizer.zero_grad()
         emb = model(graph)
         times.append(time.perf_counter())
-        loss = loss_fn(emb, batch)
+        cand = (None if args.candidates == 'all' else
+                torch.randperm(union.num_nodes)[:args.num_candidates])
+        loss = loss_fn(emb, batch, candidates=cand)
         times.append(time.perf_counter())
         loss.backward()
         times.append(time.perf_counter())
