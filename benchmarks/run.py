@@ -29,8 +29,6 @@ from configs import ENTRIES, PAPER_CONFIG, TABLE, paper_hits1  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 README = osp.join(ROOT, 'README.md')
-PLOT = osp.join(ROOT, 'docs', 'results.png')
-BEGIN, END = '<!-- results:begin -->', '<!-- results:end -->'
 RUNS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
 
 
@@ -71,8 +69,10 @@ def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
     dataset, pair = run.split('/')
     name = f"{entry.replace(':', '-')}_{dataset}_{pair}_seed{seed}"
     out = osp.join(out_root, name)
+    # A synthetic "pair" is its size: synthetic/100000.
+    which = ['--num-entities' if dataset == 'synthetic' else '--pair', pair]
     cmd = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model',
-           spec['model'], '--dataset', dataset, '--pair', pair, '--seed',
+           spec['model'], '--dataset', dataset, *which, '--seed',
            str(seed), '--out', out, '--json'] + spec['args'] + (
                spec['quick'] if quick else []) + extra
     if not (reuse and _same_run(out, cmd)):
@@ -198,14 +198,17 @@ def plot(records: List[Dict], path: str) -> bool:
     return True
 
 
-def write_readme(text: str):
-    with open(README) as f:
+def write_readme(text: str, block: str = 'results', path: str = README):
+    r"""Replaces the README's ``<!-- block:begin -->`` ... ``<!-- block:end
+    -->`` part with ``text``."""
+    begin, end = f'<!-- {block}:begin -->', f'<!-- {block}:end -->'
+    with open(path) as f:
         readme = f.read()
-    if BEGIN not in readme:
-        raise SystemExit(f'README.md has no {BEGIN} ... {END} block')
-    head, rest = readme.split(BEGIN, 1)
-    with open(README, 'w') as f:
-        f.write(head + f'{BEGIN}\n{text}\n{END}' + rest.split(END, 1)[1])
+    if begin not in readme or end not in readme:
+        raise SystemExit(f'{path} has no {begin} ... {end} block')
+    head, rest = readme.split(begin, 1)
+    with open(path, 'w') as f:
+        f.write(head + f'{begin}\n{text}\n{end}' + rest.split(end, 1)[1])
 
 
 def main(argv=None):
@@ -224,9 +227,9 @@ def main(argv=None):
                         'with the same options instead of running them again')
     parser.add_argument('--collect', action='store_true',
                         help='run nothing; tabulate every finished run in --out')
-    parser.add_argument('--readme', action='store_true',
-                        help='write the table into README.md and the plot '
-                        'to docs/results.png')
+    parser.add_argument('--readme', nargs='?', const='results', metavar='BLOCK',
+                        help="write the table into README.md's BLOCK "
+                        "(default: results) and the plot to docs/BLOCK.png")
     args, extra = parser.parse_known_args(argv)
     runs = args.runs[:1] if args.quick else args.runs
     if args.collect:
@@ -245,9 +248,10 @@ def main(argv=None):
         f.write(text + '\n')
     print(text)
     if plot(records, osp.join(args.out, 'results.png')) and args.readme:
-        shutil.copy(osp.join(args.out, 'results.png'), PLOT)
+        shutil.copy(osp.join(args.out, 'results.png'),
+                    osp.join(ROOT, 'docs', f'{args.readme}.png'))
     if args.readme:
-        write_readme(text)
+        write_readme(text, args.readme)
     return 0
 
 

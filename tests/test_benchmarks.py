@@ -115,6 +115,37 @@ def test_reuse_reads_only_runs_with_the_same_options(tmp_path, monkeypatch):
     assert len(calls) == 3  # without reuse: always run
 
 
+def test_synthetic_runs_pass_their_size(tmp_path, monkeypatch):
+    run = load('run')
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        out = tmp_path / cmd[cmd.index('--out') + 1]
+        out.mkdir(parents=True)
+        result = record('dual-amn', 'dual-amn', 'synthetic/5000', 0.5)
+        result['command'] = ' '.join(cmd[1:])
+        (out / 'results.json').write_text(json.dumps(result))
+
+    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    run.run_one('dual-amn', 'synthetic/5000', 0, [], str(tmp_path / 'h'), False, False)
+    cmd = calls[0]
+    assert cmd[cmd.index('--dataset') + 1] == 'synthetic'
+    assert cmd[cmd.index('--num-entities') + 1] == '5000' and '--pair' not in cmd
+
+
+def test_write_readme_replaces_only_its_block(tmp_path):
+    run = load('run')
+    path = tmp_path / 'README.md'
+    path.write_text('a\n<!-- scale:begin -->\nold\n<!-- scale:end -->\nb\n'
+                    '<!-- results:begin -->\nkeep\n<!-- results:end -->\n')
+    run.write_readme('new', 'scale', str(path))
+    assert path.read_text() == ('a\n<!-- scale:begin -->\nnew\n<!-- scale:end -->\nb\n'
+                                '<!-- results:begin -->\nkeep\n<!-- results:end -->\n')
+    with pytest.raises(SystemExit, match='no <!-- other:begin -->'):
+        run.write_readme('x', 'other', str(path))
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_quick_mode_runs_every_model_on_real_data(mirror, tmp_path):
