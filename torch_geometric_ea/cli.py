@@ -136,15 +136,15 @@ def _train(args) -> int:
 
 def _init_distributed(model: str) -> int:
     r"""Joins the process group that ``torchrun`` describes in the
-    environment (``WORLD_SIZE`` above 1): NCCL where CUDA is available,
-    else gloo. Returns this process's rank (0 without a group)."""
+    environment (``WORLD_SIZE`` above 1) with the gloo backend (training
+    runs on CPU tensors; NCCL needs them on GPUs). Returns this process's
+    rank (0 without a group)."""
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
         return 0
     if model != 'dual-amn':
         raise SystemExit(f"distributed training supports dual-amn only "
                          f"(got --model {model})")
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    torch.distributed.init_process_group(backend)
+    torch.distributed.init_process_group('gloo')
     return torch.distributed.get_rank()
 
 
