@@ -93,3 +93,19 @@ def test_dropout_rate_scale_and_gradient():
     assert _dropout(x, 0.3, False) is x
     torch.manual_seed(0)
     assert torch.equal(_dropout(x, 0.3, True), out)  # seeded by torch
+
+
+def test_relation_sets_of_random_rows_of_several_sizes():
+    from torch_geometric_ea.nn.models.dual_amn import _relation_sets
+    gen = torch.Generator().manual_seed(0)
+    sets = [tuple(sorted(torch.randperm(6, generator=gen)[:int(k)].tolist()))
+            for k in torch.randint(1, 4, (200, ), generator=gen)]
+    row = torch.tensor([i for i, s in enumerate(sets) for _ in s])
+    col = torch.tensor([c for s in sets for c in s])
+    edge_rel = torch.sparse_coo_tensor(torch.stack([row, col]), torch.ones(len(col)),
+                                       (200, 6)).coalesce()
+    set_id, first = _relation_sets(edge_rel)
+    for i in range(200):
+        same = [j for j in range(200) if sets[j] == sets[i]]
+        assert (set_id[same] == set_id[i]).all() and int(first[set_id[i]]) == same[0]
+    assert first.numel() == len(set(sets)) == int(set_id.max()) + 1

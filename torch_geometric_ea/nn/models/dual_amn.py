@@ -28,15 +28,26 @@ def _row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> 
 def _relation_sets(edge_rel: Tensor) -> Tuple[Tensor, Tensor]:
     r"""Groups the rows of a coalesced sparse :math:`(P \times R)` matrix by
     their column set: returns the id of each row's set :math:`(P)` and one
-    representative row per set."""
+    representative row per set. Rows are grouped by their number of
+    columns :math:`c` first, so each group is a dense :math:`(P_c \times
+    c)` table (memory :math:`O(\text{nnz})`, and a 1-D sort for the
+    common single-relation rows)."""
     row, col = edge_rel.indices()
     num_rows = edge_rel.size(0)
     count = torch.bincount(row, minlength=num_rows)
     start = torch.cat([count.new_zeros(1), count.cumsum(0)[:-1]])
-    padded = torch.full((num_rows, int(count.max()) if row.numel() else 1), -1)
-    padded[row, torch.arange(row.numel()) - start[row]] = col
-    _, set_id = torch.unique(padded, dim=0, return_inverse=True)
-    first = torch.full((int(set_id.max()) + 1 if num_rows else 0,), num_rows)
+    set_id = torch.empty(num_rows, dtype=torch.long)
+    num_sets = 0
+    for size in torch.unique(count).tolist():
+        rows = (count == size).nonzero().view(-1)
+        cols = col[start[rows].unsqueeze(1) + torch.arange(size)]
+        if size == 1:
+            table, inverse = torch.unique(cols.view(-1), return_inverse=True)
+        else:
+            table, inverse = torch.unique(cols, dim=0, return_inverse=True)
+        set_id[rows] = inverse + num_sets
+        num_sets += table.size(0)
+    first = torch.full((num_sets, ), num_rows)
     first.scatter_reduce_(0, set_id, torch.arange(num_rows), 'amin')
     return set_id, first
 
