@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from torch_geometric_ea.nn import ProxyMatchingConv
@@ -51,3 +52,20 @@ def test_dense_gradients_match_autograd_formula():
     params = (x, conv.proxy, conv.gate.weight, conv.gate.bias)
     assert torch.autograd.gradcheck(
         lambda *args: conv(args[0]), params)
+
+
+@pytest.mark.parametrize('chunk_size', [1, 4, 7])
+def test_chunked_equals_one_block(chunk_size):
+    torch.manual_seed(1)
+    conv = ProxyMatchingConv(5, num_proxies=3, chunk_size=None).double()
+    x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    out = conv(x)
+    grads = torch.autograd.grad(out.pow(2).sum(), (x, *conv.parameters()))
+    conv.chunk_size = chunk_size
+    out_c = conv(x)
+    grads_c = torch.autograd.grad(out_c.pow(2).sum(), (x, *conv.parameters()))
+    assert torch.allclose(out, out_c, atol=1e-12)
+    for g, g_c in zip(grads, grads_c):
+        assert torch.allclose(g, g_c, atol=1e-12)
+    x3 = x.detach().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, *p: conv(a), (x3, *conv.parameters()))

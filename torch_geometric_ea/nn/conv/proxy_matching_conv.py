@@ -1,3 +1,5 @@
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -13,13 +15,22 @@ from ..functional import unit_rows, unit_rows_backward
 __all__ = ['ProxyMatchingConv']
 
 
+def _row_blocks(num: int, size: Optional[int]):
+    size = num if size is None else size
+    if size < 1:
+        raise ValueError(f"'chunk_size' must be positive (got {size})")
+    return [slice(start, min(start + size, num)) for start in range(0, num, size)]
+
+
 class _DenseProxyGate(torch.autograd.Function):
     r"""The dense layer as one function that keeps only its inputs for
     backward and recomputes the rest (an :math:`N \times C` and an
     :math:`N \times n` product), instead of autograd's dozen
     :math:`N \times C` intermediates. With :math:`\mathbf{a}_i = \sum_k
     \beta_{ik} \mathbf{q}_k` the output is :math:`\mathbf{h}_i -
-    \mathbf{a}_i + \mathbf{g}_i \odot \mathbf{a}_i`."""
+    \mathbf{a}_i + \mathbf{g}_i \odot \mathbf{a}_i`. Rows are independent,
+    so both passes go ``chunk_size`` rows at a time: the intermediates
+    never exceed a few :math:`\text{chunk} \times C` blocks."""
     @staticmethod
     def _forward(x, proxy, weight, bias):
         x_unit, x_norm = unit_rows(x)
@@ -32,27 +43,39 @@ class _DenseProxyGate(torch.autograd.Function):
         return x_unit, x_norm, q_unit, q_norm, beta, attended, x_p, gate
 
     @staticmethod
-    def forward(ctx, x, proxy, weight, bias):
-        *_, attended, x_p, gate = _DenseProxyGate._forward(x, proxy, weight, bias)
+    def forward(ctx, x, proxy, weight, bias, chunk_size):
+        out = torch.empty_like(x)
+        for rows in _row_blocks(x.size(0), chunk_size):
+            *_, attended, x_p, gate = _DenseProxyGate._forward(x[rows], proxy,
+                                                               weight, bias)
+            out[rows] = x_p.addcmul_(gate, attended)
+        ctx.chunk_size = chunk_size
         ctx.save_for_backward(x, proxy, weight, bias)
-        return x_p.addcmul_(gate, attended)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         x, proxy, weight, bias = ctx.saved_tensors
-        (x_unit, x_norm, q_unit, q_norm, beta, attended, x_p,
-         gate) = _DenseProxyGate._forward(x, proxy, weight, bias)
-        grad_pre = (grad * attended).mul_(gate * (1 - gate))  # through sigmoid
-        grad_x = torch.addmm(grad, grad_pre, weight)  # via x_p
-        grad_weight = grad_pre.t() @ x_p
-        grad_bias = grad_pre.sum(0) if bias is not None else None
-        grad_att = (grad * gate).sub_(grad_x)
-        grad_proxy = beta.t() @ grad_att
-        grad_beta = grad_att @ proxy.t()
-        grad_cos = beta * (grad_beta - (beta * grad_beta).sum(-1, keepdim=True))
-        grad_x += unit_rows_backward(grad_cos @ q_unit, x_unit, x_norm)
-        grad_proxy += unit_rows_backward(grad_cos.t() @ x_unit, q_unit, q_norm)
-        return grad_x, grad_proxy, grad_weight, grad_bias
+        grad_x = torch.empty_like(x)
+        grad_proxy, grad_weight = torch.zeros_like(proxy), torch.zeros_like(weight)
+        grad_bias = torch.zeros_like(bias) if bias is not None else None
+        for rows in _row_blocks(x.size(0), ctx.chunk_size):
+            (x_unit, x_norm, q_unit, q_norm, beta, attended, x_p,
+             gate) = _DenseProxyGate._forward(x[rows], proxy, weight, bias)
+            g = grad[rows]
+            grad_pre = (g * attended).mul_(gate * (1 - gate))  # through sigmoid
+            g_x = torch.addmm(g, grad_pre, weight)  # via x_p
+            grad_weight.addmm_(grad_pre.t(), x_p)
+            if grad_bias is not None:
+                grad_bias += grad_pre.sum(0)
+            grad_att = (g * gate).sub_(g_x)
+            grad_proxy.addmm_(beta.t(), grad_att)
+            grad_beta = grad_att @ proxy.t()
+            grad_cos = beta * (grad_beta - (beta * grad_beta).sum(-1, keepdim=True))
+            g_x += unit_rows_backward(grad_cos @ q_unit, x_unit, x_norm)
+            grad_proxy += unit_rows_backward(grad_cos.t() @ x_unit, q_unit, q_norm)
+            grad_x[rows] = g_x
+        return grad_x, grad_proxy, grad_weight, grad_bias, None
 
 
 class ProxyMatchingConv(MessagePassing):
@@ -84,6 +107,9 @@ class ProxyMatchingConv(MessagePassing):
             (default: :obj:`64`)
         bias (bool, optional): If set to :obj:`False`, the gate has no bias
             :math:`\mathbf{b}`. (default: :obj:`True`)
+        chunk_size (int, optional): Entities processed at once by the dense
+            path, forward and backward (:obj:`None`: all). Bounds its
+            working memory on large graphs. (default: :obj:`65536`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -93,11 +119,12 @@ class ProxyMatchingConv(MessagePassing):
         - **output:** entity features :math:`(N, C)`
     """
     def __init__(self, channels: int, num_proxies: int = 64, bias: bool = True,
-                 **kwargs):
+                 chunk_size: Optional[int] = 65536, **kwargs):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
         self.channels = channels
         self.num_proxies = num_proxies
+        self.chunk_size = chunk_size
         self.proxy = Parameter(torch.empty(num_proxies, channels))
         self.gate = Linear(channels, channels, bias=bias,
                            weight_initializer='glorot')
@@ -119,7 +146,7 @@ class ProxyMatchingConv(MessagePassing):
         """
         if edge_index is None:
             return _DenseProxyGate.apply(x, self.proxy, self.gate.weight,
-                                         self.gate.bias)
+                                         self.gate.bias, self.chunk_size)
         cos = (F.normalize(x, dim=-1)[edge_index[1]] *
                F.normalize(self.proxy, dim=-1)[edge_index[0]]).sum(-1)
         beta = softmax(cos, edge_index[1], num_nodes=x.size(0))
