@@ -133,3 +133,21 @@ def test_loss_repr_and_args():
     x, pairs, _ = make_case()
     with pytest.raises(ValueError, match='node_type'):
         fn(x, pairs)
+
+
+def test_row_blocks_shrink_to_bound_the_score_block(monkeypatch):
+    import torch_geometric_ea.nn.loss as loss_module
+    x, pairs, node_type = make_case()
+    ref = NormalizedHardSampleMiningLoss(row_chunk_size=None)(x, pairs)
+    monkeypatch.setattr(loss_module, 'BLOCK_ELEMENTS', 3 * 40)  # 3 rows of 40
+    calls = []
+    original = loss_module._row_block
+
+    def spy(anchor, *args):
+        calls.append(anchor.size(0))
+        return original(anchor, *args)
+
+    monkeypatch.setattr(loss_module, '_row_block', spy)
+    out = NormalizedHardSampleMiningLoss(row_chunk_size=None)(x, pairs)
+    assert calls == [3, 3, 3, 3]  # 12 anchor rows
+    assert torch.allclose(out, ref, rtol=1e-12)

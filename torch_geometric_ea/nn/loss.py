@@ -7,6 +7,10 @@ from torch import Tensor
 
 __all__ = ['NormalizedHardSampleMiningLoss']
 
+# The most entries of one rows x candidates score block (256 MiB in float32):
+# row blocks shrink below ``row_chunk_size`` when the candidates are many.
+BLOCK_ELEMENTS = 2 ** 26
+
 
 def _block_scores(a_aug: Tensor, c_aug: Tensor, mask_cols: Tensor, start: int,
                   fill: Tensor) -> Tensor:
@@ -135,7 +139,10 @@ class _NHSMFunction(torch.autograd.Function):
         if need_grad:
             grad_anchor, grad_positive = torch.empty_like(anchor), torch.empty_like(positive)
             grad_cand, col_weight = torch.zeros_like(cand), sq_cand.new_zeros(cand.size(0))
-        for r0, r1 in _blocks(anchor.size(0), row_chunk_size):
+        width = cand.size(0) if chunk_size is None else min(chunk_size, cand.size(0))
+        rows = max(1, BLOCK_ELEMENTS // max(width, 1))  # bound the score block
+        rows = rows if row_chunk_size is None else min(row_chunk_size, rows)
+        for r0, r1 in _blocks(anchor.size(0), rows):
             loss, g_a, g_p = _row_block(
                 anchor[r0:r1], positive[r0:r1], cand, c_aug, sq_cand, cand_mean,
                 mask_cols[r0:r1], gamma, lam, cand_blocks, grad_cand, col_weight)
@@ -195,7 +202,10 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
             \times \text{chunk})` at the price of computing the scores
             three times instead of once. (default: :obj:`None`)
         row_chunk_size (int, optional): Anchor rows processed at a time
-            (:obj:`None`: all :math:`2B` at once). (default: :obj:`512`)
+            (:obj:`None`: as many as fit); fewer when a block of
+            :math:`\text{rows} \times \text{candidates}` scores would exceed
+            :math:`2^{26}` entries, so memory stays bounded for millions of
+            candidates. (default: :obj:`512`)
 
     Shapes:
         - **input:** embeddings :math:`(N, D)`, pairs :math:`(2, B)`,
