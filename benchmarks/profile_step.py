@@ -14,6 +14,7 @@ backward through the model and the optimiser step. ``--epochs N`` instead
 trains N epochs of random batches, printing the peak after every step.
 """
 import argparse
+import json
 import os
 import time
 
@@ -32,7 +33,7 @@ from torch_geometric_ea.runtime import keep_freed_memory  # noqa: E402
 from torch_geometric_ea.train import peak_memory_gib  # noqa: E402
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dataset', default='dbp15k')
     parser.add_argument('--pair', default='zh_en')
@@ -45,7 +46,11 @@ def main():
     parser.add_argument('--epochs', type=int, default=0)
     parser.add_argument('--batch-size', type=int, default=1024)
     parser.add_argument('--system-malloc', action='store_true')
-    args = parser.parse_args()
+    parser.add_argument('--negatives', choices=['all', 'other'], default='all')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the model')
+    parser.add_argument('--json', help='write the step times and peak here')
+    args = parser.parse_args(argv)
     if not args.system_malloc:
         keep_freed_memory()
     if args.threads:
@@ -60,7 +65,8 @@ def main():
           f'{union.num_relations} relations: loaded and prepared in '
           f'{time.perf_counter() - t:.1f} s', flush=True)
     model = DualAMN(union.num_nodes, union.num_relations)
-    loss_fn = NormalizedHardSampleMiningLoss()
+    loss_fn = NormalizedHardSampleMiningLoss(negatives=args.negatives)
+    forward = torch.compile(model, dynamic=False) if args.compile else model
     optimizer = torch.optim.RMSprop(model.parameters(), lr=0.005, alpha=0.9,
                                     eps=1e-7)
     train = union.link_index[:, union.train_mask]
@@ -68,11 +74,11 @@ def main():
     def step(batch):
         times = [time.perf_counter()]
         optimizer.zero_grad()
-        emb = model(graph)
+        emb = forward(graph)
         times.append(time.perf_counter())
         cand = (None if args.candidates == 'all' else
                 torch.randperm(union.num_nodes)[:args.num_candidates])
-        loss = loss_fn(emb, batch, candidates=cand)
+        loss = loss_fn(emb, batch, union.node_type, candidates=cand)
         times.append(time.perf_counter())
         loss.backward()
         times.append(time.perf_counter())
@@ -89,12 +95,20 @@ def main():
         return
     batch = train[:, :args.batch_size]
     step(batch)  # warm-up
+    steps = []
     for _ in range(args.steps):
-        model_s, loss_s, backward_s, opt_s = step(batch)
-        print(f'step {model_s + loss_s + backward_s + opt_s:.2f} s: forward '
+        steps.append(step(batch))
+        model_s, loss_s, backward_s, opt_s = steps[-1]
+        print(f'step {sum(steps[-1]):.2f} s: forward '
               f'{model_s:.2f}, loss {loss_s:.2f}, backward {backward_s:.2f}, '
               f'optimiser {opt_s:.2f}', flush=True)
     print(f'peak {peak_memory_gib():.2f} GiB')
+    if args.json:
+        median = sorted(sum(t) for t in steps)[len(steps) // 2]
+        with open(args.json, 'w') as f:
+            json.dump(dict(steps=steps, median_step=median,
+                           peak_memory_gib=peak_memory_gib(),
+                           num_nodes=union.num_nodes, args=vars(args)), f)
 
 
 if __name__ == '__main__':
