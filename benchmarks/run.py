@@ -22,7 +22,7 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from configs import ENTRIES, PAPER_CONFIG, TABLE, paper_hits1  # noqa: E402
@@ -61,10 +61,11 @@ def options(command: List[str]) -> Dict[str, List[str]]:
 
 
 def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
-            reuse: bool, quick: bool) -> Dict:
+            reuse: bool, quick: bool, run_missing: bool = True) -> Optional[Dict]:
     r"""Runs one ``train`` command and returns its record. With ``reuse``,
     an earlier run in the same folder whose command had the same options
-    (:func:`options`) is read instead."""
+    (:func:`options`) is read instead; without ``run_missing``, nothing is
+    run and :obj:`None` is returned when there is no such run."""
     spec = ENTRIES[entry]
     dataset, pair = run.split('/')
     name = f"{entry.replace(':', '-')}_{dataset}_{pair}_seed{seed}"
@@ -76,6 +77,8 @@ def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
            str(seed), '--out', out, '--json'] + spec['args'] + (
                spec['quick'] if quick else []) + extra
     if not (reuse and _same_run(out, cmd)):
+        if not run_missing:
+            return None
         print('$', ' '.join(['python'] + cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         with open(osp.join(out, 'harness.json'), 'w') as f:
@@ -145,8 +148,8 @@ def table(records: List[Dict], command: str) -> str:
         f'Command: `{command}`', '',
         '| model | data | seed | Hits@1 | Hits@10 | MRR | Hits@1 tgt->src '
         '| CSLS Hits@1 | paper Hits@1 | not as in the paper | train s '
-        '| s / epoch | peak GiB |',
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+        '| s / epoch | peak GiB | threads |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for r in records:
         for variant, m, train_s, epochs in rows(r):
@@ -159,7 +162,8 @@ def table(records: List[Dict], command: str) -> str:
                 f"{'%.3f' % csls['hits@1'] if csls else '-'} | "
                 f"{'%.3f' % paper if paper else '-'} | {deviations(r)} | "
                 f"{train_s:.0f} | {train_s / max(epochs, 1):.2f} | "
-                f"{r['peak_memory_gib']:.2f} |")
+                f"{r['peak_memory_gib']:.2f} | "
+                f"{r.get('versions', {}).get('threads', '-')} |")
     return '\n'.join(lines)
 
 
@@ -225,6 +229,10 @@ def main(argv=None):
     parser.add_argument('--reuse', action='store_true',
                         help='read the results of runs already in --out made '
                         'with the same options instead of running them again')
+    parser.add_argument('--finished', action='store_true',
+                        help='run nothing; tabulate the requested runs already '
+                        'in --out (as --reuse would read them) and list the '
+                        'missing ones')
     parser.add_argument('--collect', action='store_true',
                         help='run nothing; tabulate every finished run in --out')
     parser.add_argument('--readme', nargs='?', const='results', metavar='BLOCK',
@@ -232,18 +240,29 @@ def main(argv=None):
                         "(default: results) and the plot to docs/BLOCK.png")
     args, extra = parser.parse_known_args(argv)
     runs = args.runs[:1] if args.quick else args.runs
+    missing = []
     if args.collect:
         records = collect(args.out)
     else:
-        records = [run_one(entry, run, seed, extra, args.out, args.reuse,
-                           args.quick)
-                   for run in runs for entry in args.models for seed in args.seeds]
+        records = []
+        for run in runs:
+            for entry in args.models:
+                for seed in args.seeds:
+                    record = run_one(entry, run, seed, extra, args.out,
+                                     args.reuse or args.finished, args.quick,
+                                     run_missing=not args.finished)
+                    if record is None:
+                        missing.append(f'{entry} on {run} (seed {seed})')
+                    else:
+                        records.append(record)
     os.makedirs(args.out, exist_ok=True)
     with open(osp.join(args.out, 'records.json'), 'w') as f:
         json.dump(records, f, indent=2)
     command = 'python benchmarks/run.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
     text = table(records, command)
+    if missing:
+        text += '\n\nNot run yet: ' + '; '.join(missing) + '.'
     with open(osp.join(args.out, 'table.md'), 'w') as f:
         f.write(text + '\n')
     print(text)

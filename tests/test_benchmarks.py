@@ -113,6 +113,9 @@ def test_reuse_reads_only_runs_with_the_same_options(tmp_path, monkeypatch):
     assert len(calls) == 2  # other options: run again
     run.run_one('gcn-align', 'srprs/en_fr', 0, ['--set', 'epochs=5'], root, False, False)
     assert len(calls) == 3  # without reuse: always run
+    assert run.run_one('gcn-align', 'srprs/en_fr', 0, ['--set', 'epochs=7'], root,
+                       True, False, run_missing=False) is None
+    assert len(calls) == 3  # --finished: never run
 
 
 def test_synthetic_runs_pass_their_size(tmp_path, monkeypatch):
