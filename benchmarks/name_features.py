@@ -1,0 +1,37 @@
+r"""How well the offline name features align entities on their own: cosine
+Hits@1 / MRR of :func:`~torch_geometric_ea.data.name_features` (no
+training), per pair, and whether a transliteration package was used.
+
+    TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/name_features.py
+"""
+import argparse
+
+from torch_geometric_ea.cli import load_pair
+from torch_geometric_ea.data import name_features
+from torch_geometric_ea.data.names import transliterator
+from torch_geometric_ea.data.pair import LINK
+from torch_geometric_ea.metrics import evaluate_alignment
+
+RUNS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--runs', nargs='+', default=RUNS)
+    parser.add_argument('--root', default='data')
+    parser.add_argument('--dim', type=int, default=300)
+    args = parser.parse_args(argv)
+    print(f"transliteration: {transliterator()('Москва')!r} for 'Москва'")
+    print('| data | Hits@1 | Hits@10 | MRR |\n|---|---|---|---|')
+    for run in args.runs:
+        dataset, pair = run.split('/')
+        data = load_pair(dataset, pair, args.root, seed=0)
+        x_src, x_tgt = name_features(data, dim=args.dim)
+        test = data[LINK].edge_index[:, data[LINK].test_mask]
+        m = evaluate_alignment(x_src, x_tgt, test, csls_k=0)['src->tgt']
+        print(f"| {run} | {m['hits@1']:.3f} | {m['hits@10']:.3f} | {m['mrr']:.3f} |",
+              flush=True)
+
+
+if __name__ == '__main__':
+    main()
