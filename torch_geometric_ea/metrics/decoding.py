@@ -96,6 +96,19 @@ def sinkhorn_potentials(
     return u, v
 
 
+def sinkhorn_radii(x: Tensor, y: Tensor, *, tau: float = 0.02,
+                   num_iters: int = 10,
+                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tuple[Tensor, Tensor]:
+    r"""The Sinkhorn potentials as CSLS-shaped offsets
+    :math:`(r_{\mathbf{x}}, r_{\mathbf{y}}) = (-2 \tau \mathbf{u}, -2 \tau
+    \mathbf{v})`, so that :math:`2 \cos_{ij} - r_{\mathbf{x}}(i) -
+    r_{\mathbf{y}}(j) = 2 \tau \log P_{ij}` (up to a constant) and the
+    chunked CSLS scoring ranks by the Sinkhorn-normalised similarities."""
+    u, v = sinkhorn_potentials(x, y, tau=tau, num_iters=num_iters,
+                               chunk_size=chunk_size)
+    return u.mul(-2 * tau), v.mul(-2 * tau)
+
+
 @torch.no_grad()
 def hungarian_matching(x: Tensor, y: Tensor, *, max_size: int = 30000) -> Tensor:
     r"""The one-to-one matching of largest total cosine similarity

@@ -4,7 +4,7 @@ iterative entity alignment (as in `Dual-AMN (Mao et al., WWW 2021)
 import torch
 from torch import Tensor
 
-from torch_geometric_ea.metrics.decoding import sinkhorn_potentials
+from torch_geometric_ea.metrics.decoding import sinkhorn_radii
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     _check_pair,
@@ -66,9 +66,8 @@ def mutual_nearest_neighbours(
     """
     _check_pair(x, y)
     if decoding == 'sinkhorn':
-        u, v = sinkhorn_potentials(x, y, tau=tau, num_iters=num_iters,
-                                   chunk_size=chunk_size)
-        radii = (u.mul(-2 * tau), v.mul(-2 * tau))
+        radii = sinkhorn_radii(x, y, tau=tau, num_iters=num_iters,
+                               chunk_size=chunk_size)
     elif decoding == 'csls':
         radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
     else:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from torch_geometric_ea.metrics.decoding import hungarian_matching, sinkhorn_potentials
+from torch_geometric_ea.metrics.decoding import hungarian_matching, sinkhorn_radii
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     Radii,
@@ -292,9 +292,8 @@ def evaluate_alignment(
         return {'src->tgt': {'hits@1': hits}, 'tgt->src': {'hits@1': hits}}
     radii = None
     if decoding == 'sinkhorn':
-        u, v = sinkhorn_potentials(x, y, tau=tau, num_iters=num_iters,
-                                   chunk_size=chunk_size)
-        radii = (u.mul(-2 * tau), v.mul(-2 * tau))  # 2 cos + 2 tau (u + v)
+        radii = sinkhorn_radii(x, y, tau=tau, num_iters=num_iters,
+                               chunk_size=chunk_size)
     ranks_src, ranks_tgt = _paired_ranks(x, y, csls_k=csls_k,
                                          tie_atol=tie_atol,
                                          chunk_size=chunk_size, radii=radii)
