@@ -6,6 +6,11 @@ median step time and peak memory are tabulated against the first row.
         --dataset dbp15k --pair zh_en
     python benchmarks/levers.py --dataset synthetic --num-entities 100000
 
+``--matmul`` instead times the loss's score product (2,048 anchor rows x
+386 augmented channels x 32,768 candidates) in float32 and bfloat16: the
+bfloat16 lever of the issue, which pays only where the CPU multiplies
+bfloat16 natively (AVX-512 BF16 or AMX).
+
 Accuracy effects of the levers that change the optimisation (candidates,
 batch size, other-KG negatives) come from full ``train`` runs (README).
 """
@@ -15,6 +20,7 @@ import os.path as osp
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 LEVERS = [
@@ -27,12 +33,33 @@ LEVERS = [
 ]
 
 
+def matmul_dtypes(repeats: int = 3, shape=(2048, 386, 32768)):
+    """Seconds and GFLOP/s of one ``shape`` product per dtype."""
+    import torch
+    rows, inner, cols = shape
+    print('| dtype | s / product | GFLOP/s |\n|---|---|---|')
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(rows, inner).to(dtype)
+        b = torch.randn(inner, cols).to(dtype)
+        a @ b  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        seconds = (time.perf_counter() - start) / repeats
+        print(f'| {str(dtype)[6:]} | {seconds:.3f} | '
+              f'{2 * rows * inner * cols / seconds / 1e9:.0f} |', flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--steps', type=int, default=4)
     parser.add_argument('--only', nargs='+', type=int,
                         help='row numbers of LEVERS to run (default: all)')
+    parser.add_argument('--matmul', action='store_true',
+                        help='time float32 vs bfloat16 products instead')
     args, common = parser.parse_known_args(argv)
+    if args.matmul:
+        return matmul_dtypes()
     rows = []
     print('| setting | s / step | x | peak GiB |\n|---|---|---|---|', flush=True)
     for i, (name, extra) in enumerate(LEVERS):

@@ -163,3 +163,13 @@ def test_quick_mode_runs_every_model_on_real_data(mirror, tmp_path):
         assert 0 <= r['src->tgt']['hits@1'] <= 1 and r['peak_memory_gib'] > 0
     table = (out / 'table.md').read_text()
     assert table.count('dbp15k/zh_en') == len(records) + 1  # + semi row
+
+
+def test_levers_time_each_setting_in_its_own_process(capsys):
+    levers = load('levers')
+    rows = levers.main(['--only', '0', '3', '--steps', '1', '--dataset', 'synthetic',
+                        '--num-entities', '300', '--threads', '1'])
+    assert [r['setting'] for r in rows] == [levers.LEVERS[0][0], levers.LEVERS[3][0]]
+    assert rows[1]['args']['candidates'] == 'random'
+    assert all(r['median_step'] > 0 and r['peak_memory_gib'] > 0 for r in rows)
+    assert len(capsys.readouterr().out.splitlines()) == 2 + 2  # header, rule, rows
