@@ -96,7 +96,7 @@ def test_reflection_keeps_norm_for_a_single_neighbour():
 
 def test_rejects_wrong_number_of_relation_vectors():
     x, edge_index, rel_table, _ = tiny_graph()
-    with pytest.raises(ValueError, match='one relation vector per edge'):
+    with pytest.raises(ValueError, match='one relation row per edge'):
         make_conv()(x, edge_index, rel_table)
 
 

@@ -2,7 +2,7 @@ r"""Compressed-row layouts of a typed graph, so that per-edge sums become
 sparse-dense matrix products instead of gathers and scatters of
 :math:`|\mathcal{E}| \times C` rows."""
 import warnings
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
@@ -86,3 +86,22 @@ def relational_layout(edge_index: Tensor, edge_type: Optional[Tensor],
         by_src, _crow(src_d[by_src], num_nodes), dst_d[by_src], type_d[by_src],
         by_type, _crow(type_d[by_type], num_types), src_d[by_type],
         dst_d[by_type])
+
+
+def as_layout(edge_index: Union[Tensor, RelationalLayout], edge_type: Optional[Tensor],
+              num_nodes: int, rel: Tensor) -> RelationalLayout:
+    r"""The layout a relational layer runs on: ``edge_index`` itself when it
+    is a :class:`RelationalLayout`, else the layout of the edges typed by
+    ``edge_type`` (or one type per edge). Checks that the relation table
+    ``rel`` has one row per type."""
+    if isinstance(edge_index, RelationalLayout):
+        layout = edge_index
+    else:
+        if edge_type is None and rel.size(0) != edge_index.size(1):
+            raise ValueError(f"expected one relation row per edge "
+                             f"({edge_index.size(1)}), got {rel.size(0)}")
+        layout = relational_layout(edge_index, edge_type, num_nodes, rel.size(0))
+    if rel.size(0) != layout.num_types:
+        raise ValueError(f"expected a relation table of {layout.num_types} "
+                         f"rows, got {rel.size(0)}")
+    return layout

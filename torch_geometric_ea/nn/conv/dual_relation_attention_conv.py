@@ -51,6 +51,22 @@ def attention_sum(alpha: Tensor, value: Tensor, layout: RelationalLayout) -> Ten
     return _AttentionSum.apply(alpha, value, layout)
 
 
+def attend(conv: MessagePassing, alpha: Tensor, value: Tensor,
+           layout: RelationalLayout, return_attention_weights: bool = False):
+    r"""The output of an attention layer ``conv``: :func:`attention_sum`
+    when it is fused with ``'add'`` aggregation, else its ``propagate``
+    (whose ``message(value_j, alpha)`` weights the values); with
+    ``return_attention_weights`` also :math:`\alpha` in input edge order."""
+    if conv.fused and conv.aggr == 'add':
+        out = attention_sum(alpha, value, layout)
+    else:
+        out = conv.propagate(torch.stack([layout.src_d, layout.dst_d]),
+                             value=value, alpha=alpha)
+    if return_attention_weights:
+        return out, layout.to_input_order(alpha.detach())
+    return out
+
+
 class DualRelationAttentionConv(MessagePassing):
     r"""The dual attention layer from the `"Relation-Aware Entity Alignment
     for Heterogeneous Knowledge Graphs" <https://arxiv.org/abs/1908.08210>`_
@@ -108,6 +124,9 @@ class DualRelationAttentionConv(MessagePassing):
         without incoming edges receive zeros (RDGCN's dual graph has a
         self-loop on every relation with triples).
     """
+    # propagate() is called by attend(), outside forward:
+    propagate_type = {'value': Tensor, 'alpha': Tensor}
+
     def __init__(self, in_channels: int, hidden_channels: int,
                  negative_slope: float = 0.2, bias: bool = True,
                  fused: bool = True, **kwargs):
@@ -167,14 +186,7 @@ class DualRelationAttentionConv(MessagePassing):
             logit = logit * edge_weight[layout.order]
         alpha = softmax(F.leaky_relu(logit, self.negative_slope), layout.dst_d,
                         num_nodes=x.size(0))
-        if self.fused and self.aggr == 'add':
-            out = attention_sum(alpha, value, layout)
-        else:
-            out = self.propagate(torch.stack([layout.src_d, layout.dst_d]),
-                                 value=value, alpha=alpha)
-        if return_attention_weights:
-            return out, layout.to_input_order(alpha.detach())
-        return out
+        return attend(self, alpha, value, layout, return_attention_weights)
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.view(-1, 1) * value_j

@@ -9,8 +9,8 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
-from ..layout import RelationalLayout, relational_layout
-from .dual_relation_attention_conv import attention_sum
+from ..layout import RelationalLayout, as_layout
+from .dual_relation_attention_conv import attend
 
 __all__ = ['PrimalRelationAttentionConv']
 
@@ -59,6 +59,9 @@ class PrimalRelationAttentionConv(MessagePassing):
         gathered per edge; memory is :math:`O(|\mathcal{E}| + |\mathcal{V}|
         C + R F)`. Nodes without incoming edges receive zeros.
     """
+    # propagate() is called by attend(), outside forward:
+    propagate_type = {'value': Tensor, 'alpha': Tensor}
+
     def __init__(self, rel_channels: int, negative_slope: float = 0.2,
                  fused: bool = True, **kwargs):
         kwargs.setdefault('aggr', 'add')
@@ -95,31 +98,14 @@ class PrimalRelationAttentionConv(MessagePassing):
                 returns the attention :math:`(E)` in the order of the edges.
                 (default: :obj:`False`)
         """
-        if isinstance(edge_index, RelationalLayout):
-            layout = edge_index
-        else:
-            if edge_type is None and rel.size(0) != edge_index.size(1):
-                raise ValueError(f"expected one relation row per edge "
-                                 f"({edge_index.size(1)}), got {rel.size(0)}")
-            layout = relational_layout(edge_index, edge_type, x.size(0),
-                                       rel.size(0))
-        if rel.size(0) != layout.num_types:
-            raise ValueError(f"expected a relation table of {layout.num_types} "
-                             f"rows, got {rel.size(0)}")
+        layout = as_layout(edge_index, edge_type, x.size(0), rel)
         score = (rel @ self.att).view(-1) + self.att_bias
         alpha = softmax(F.leaky_relu(score, self.negative_slope)[layout.type_d],
                         layout.dst_d, num_nodes=x.size(0))
-        if self.fused and self.aggr == 'add':
-            out = attention_sum(alpha, x, layout)
-        else:
-            out = self.propagate(torch.stack([layout.src_d, layout.dst_d]),
-                                 x=x, alpha=alpha)
-        if return_attention_weights:
-            return out, layout.to_input_order(alpha.detach())
-        return out
+        return attend(self, alpha, x, layout, return_attention_weights)
 
-    def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
-        return alpha.view(-1, 1) * x_j
+    def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
+        return alpha.view(-1, 1) * value_j
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.rel_channels})'

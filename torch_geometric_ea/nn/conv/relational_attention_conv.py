@@ -9,7 +9,7 @@ from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
 from ..functional import normalize_rows
-from ..layout import RelationalLayout, relational_layout
+from ..layout import RelationalLayout, as_layout
 
 __all__ = ['RelationalAttentionConv']
 
@@ -186,17 +186,7 @@ class RelationalAttentionConv(MessagePassing):
                 returns the attention :math:`(E)`, in the order of the
                 edges. (default: :obj:`False`)
         """
-        if isinstance(edge_index, RelationalLayout):
-            layout = edge_index
-            if rel.size(0) != layout.num_types:
-                raise ValueError(f"expected a relation table of {layout.num_types} "
-                                 f"rows for the layout, got {rel.size(0)}")
-        else:
-            if edge_type is None and rel.size(0) != edge_index.size(1):
-                raise ValueError(f"expected one relation vector per edge "
-                                 f"({edge_index.size(1)}), got {rel.size(0)}")
-            layout = relational_layout(edge_index, edge_type, x.size(0),
-                                       rel.size(0))
+        layout = as_layout(edge_index, edge_type, x.size(0), rel)
         if self.normalize:
             rel = normalize_rows(rel)
         if self.fused and self.aggr == 'add':
