@@ -58,6 +58,28 @@ def test_sampled_and_hard_candidates_learn(candidates):
     assert ('hard_candidates' in result.timings) == (candidates == 'hard')
 
 
+def test_eval_links_evaluate_on_a_seeded_sample_without_changing_training():
+    from torch_geometric_ea.data.pair import to_union
+    from torch_geometric_ea.metrics import evaluate_alignment
+    from torch_geometric_ea.train.dual_amn import sample_links
+    data = synthetic_pair(300, num_relations=15, seed=2)
+    full = train_dual_amn(data, small_config(epochs=3), progress=False)
+    part = train_dual_amn(data, small_config(epochs=3, eval_links=40),
+                          progress=False)
+    assert part.history[0]['losses'] == full.history[0]['losses']
+    union = to_union(data)
+    test = union.link_index[:, union.test_mask]
+    sample = sample_links(test, 40, seed=0)
+    assert sample.size(1) == 40 and sample.unique(dim=1).size(1) == 40
+    assert (sample[:, :, None] == test[:, None, :]).all(0).any(1).all()
+    emb = part.embed()
+    assert part.metrics == evaluate_alignment(emb, emb, sample)
+    assert part.metrics != full.metrics
+    assert sample_links(test, None, 0) is test and sample_links(test, 10**6, 0) is test
+    with pytest.raises(ValueError, match="'eval_links' must be positive"):
+        sample_links(test, 0, 0)
+
+
 def test_nearest_entities_equal_brute_force():
     from torch_geometric_ea.train.dual_amn import _nearest
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
