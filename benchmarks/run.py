@@ -6,9 +6,15 @@ three pairs and SRPRS en_fr) is one command:
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/run.py --reuse --readme
 
-``--reuse`` reads runs already in ``--out`` that were made with the same
-options, so an interrupted table resumes where it stopped. ``--collect``
-runs nothing and tabulates every finished run in ``--out``. ``--quick``
+Each run's record (its ``results.json`` with the entry and pair) is kept
+in ``benchmarks/results/`` and committed, so the table outlives the
+machine that ran it; run folders with the checkpoints go to ``--out``.
+``--reuse`` reads the records of runs made with the same options, so an
+interrupted table resumes where it stopped. ``--finished`` runs nothing
+and tabulates the requested records; ``--collect`` tabulates every record
+kept. A transcribed record (``"transcribed"``: where its figures come
+from) holds table rows whose run record was lost; it is tabulated and
+marked so, and ``--reuse`` runs it again and replaces it. ``--quick``
 runs a few epochs of each model on one pair (CI runs it to prove the
 pipeline end to end on real data). Arguments the harness does not know
 are passed on to every ``train`` command (``--threads 1`` runs two
@@ -29,6 +35,7 @@ from configs import ENTRIES, PAPER_CONFIG, TABLE, paper_hits1  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 README = osp.join(ROOT, 'README.md')
+RECORDS = osp.join(ROOT, 'benchmarks', 'results')
 RUNS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
 
 
@@ -61,69 +68,92 @@ def options(command: List[str]) -> Dict[str, List[str]]:
 
 
 def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
-            reuse: bool, quick: bool, run_missing: bool = True) -> Optional[Dict]:
-    r"""Runs one ``train`` command and returns its record. With ``reuse``,
-    an earlier run in the same folder whose command had the same options
-    (:func:`options`) is read instead; without ``run_missing``, nothing is
-    run and :obj:`None` is returned when there is no such run."""
+            reuse: bool, quick: bool, run_missing: bool = True,
+            records: Optional[str] = None) -> Optional[Dict]:
+    r"""Runs one ``train`` command in ``out_root`` and keeps its record in
+    ``records`` (default: ``out_root``) as ``<name>.json``. With ``reuse``,
+    a kept record whose command had the same options (:func:`options`) is
+    read instead; without ``run_missing``, nothing is run: the kept record
+    is returned if it was made with the same options or transcribed
+    (:func:`table`), else :obj:`None`."""
     spec = ENTRIES[entry]
     dataset, pair = run.split('/')
     name = f"{entry.replace(':', '-')}_{dataset}_{pair}_seed{seed}"
     out = osp.join(out_root, name)
+    path = osp.join(records or out_root, f'{name}.json')
     # A synthetic "pair" is its size: synthetic/100000.
     which = ['--num-entities' if dataset == 'synthetic' else '--pair', pair]
     cmd = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model',
            spec['model'], '--dataset', dataset, *which, '--seed',
            str(seed), '--out', out, '--json'] + spec['args'] + (
                spec['quick'] if quick else []) + extra
-    if not (reuse and _same_run(out, cmd)):
-        if not run_missing:
-            return None
-        print('$', ' '.join(['python'] + cmd[1:]), flush=True)
-        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        with open(osp.join(out, 'harness.json'), 'w') as f:
-            json.dump(dict(entry=entry, run=run), f)
-    return read_record(out)
-
-
-def _same_run(out: str, cmd: List[str]) -> bool:
-    if not osp.exists(osp.join(out, 'harness.json')):
-        return False
+    kept = read_record(path) if osp.exists(path) else None
+    if reuse and kept is not None and 'command' in kept and (
+            options(kept['command'].split()) == options(cmd)):
+        return kept
+    if not run_missing:
+        return kept if kept is not None and 'transcribed' in kept else None
+    print('$', ' '.join(['python'] + cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     with open(osp.join(out, 'results.json')) as f:
-        earlier = json.load(f)['command'].split()
-    return options(earlier) == options(cmd)
-
-
-def read_record(out: str) -> Dict:
-    r"""A run's ``results.json`` with the harness entry and run it belongs to."""
-    with open(osp.join(out, 'results.json')) as f:
-        record = json.load(f)
-    with open(osp.join(out, 'harness.json')) as f:
-        record.update(json.load(f))
+        record = dict(json.load(f), entry=entry, run=run)
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=1)
     return record
 
 
-def collect(out_root: str) -> List[Dict]:
-    r"""Every finished run under ``out_root``, ordered by data, entry, seed."""
-    records = [read_record(osp.join(out_root, name))
-               for name in sorted(os.listdir(out_root))
-               if osp.exists(osp.join(out_root, name, 'harness.json'))]
+def read_record(path: str) -> Dict:
+    r"""A kept record: a run's ``results.json`` with the harness entry and
+    run it belongs to, or a transcribed one."""
+    with open(path) as f:
+        return json.load(f)
+
+
+def collect(records: str) -> List[Dict]:
+    r"""Every record kept in ``records``, ordered by data, entry, seed."""
+    found = [read_record(osp.join(records, name))
+             for name in sorted(os.listdir(records)) if name.endswith('.json')]
     order = {entry: i for i, entry in enumerate(ENTRIES)}
     runs = {run: i for i, run in enumerate(RUNS)}
-    return sorted(records, key=lambda r: (runs.get(r['run'], 99), r['run'],
-                                          order.get(r['entry'], 99), r['seed']))
+    return sorted(found, key=lambda r: (runs.get(r['run'], 99), r['run'],
+                                        order.get(r['entry'], 99), r['seed']))
 
 
-def rows(record: Dict):
-    r"""Table rows of a record: its final result and, for a semi-supervised
-    run, first the basic result (round 0)."""
-    history, extra = record['history'], record.get('extra_metrics', {})
+COLUMNS = ['hits@1', 'hits@10', 'mrr', 'hits@1 tgt->src', 'csls hits@1',
+           'train s', 's / epoch', 'peak GiB', 'threads', 'not as in the paper']
+
+
+def rows(record: Dict) -> List[Dict]:
+    r"""Table rows of a record, each a dict with ``variant`` and
+    :data:`COLUMNS`: the final result and, for a semi-supervised run, first
+    the basic result (round 0). A transcribed record (``"transcribed"``
+    names where its figures come from, e.g. a README table whose run
+    folders were lost) holds its rows as they were tabulated."""
+    if 'transcribed' in record:
+        return record['rows']
+    history = record['history']
     epochs = sum(h['epochs'] for h in history)
+    final = (dict(record, extra_metrics=record.get('extra_metrics', {})),
+             record['timings']['train'], epochs)
     if record['config'].get('semi'):
-        yield 'basic', history[0], history[0]['train_seconds'], history[0]['epochs']
-        yield 'semi', dict(record, extra_metrics=extra), record['timings']['train'], epochs
+        parts = [('basic', history[0], history[0]['train_seconds'],
+                  history[0]['epochs']), ('semi', *final)]
     else:
-        yield '', dict(record, extra_metrics=extra), record['timings']['train'], epochs
+        parts = [('', *final)]
+    out = []
+    for variant, m, train_s, num_epochs in parts:
+        csls = m.get('extra_metrics', {}).get('csls', {}).get('src->tgt')
+        out.append({
+            'variant': variant, 'hits@1': m['src->tgt']['hits@1'],
+            'hits@10': m['src->tgt']['hits@10'], 'mrr': m['src->tgt']['mrr'],
+            'hits@1 tgt->src': m['tgt->src']['hits@1'],
+            'csls hits@1': csls['hits@1'] if csls else None,
+            'train s': train_s, 's / epoch': train_s / max(num_epochs, 1),
+            'peak GiB': record['peak_memory_gib'],
+            'threads': record.get('versions', {}).get('threads'),
+            'not as in the paper': deviations(record)})
+    return out
 
 
 def label(entry: str, variant: str) -> str:
@@ -143,27 +173,33 @@ def deviations(record: Dict) -> str:
     return ', '.join(diff) or '-'
 
 
+def _cell(value, digits: int) -> str:
+    if value is None:
+        return '-'
+    return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+
 def table(records: List[Dict], command: str) -> str:
+    r"""The Markdown table of ``records`` with the papers' Hits@1 beside
+    ours; a transcribed record's rows name their source in the last
+    column."""
+    digits = {'train s': 0, 's / epoch': 2, 'peak GiB': 2}
     lines = [
         f'Command: `{command}`', '',
         '| model | data | seed | Hits@1 | Hits@10 | MRR | Hits@1 tgt->src '
         '| CSLS Hits@1 | paper Hits@1 | not as in the paper | train s '
-        '| s / epoch | peak GiB | threads |',
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+        '| s / epoch | peak GiB | threads | record |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for r in records:
-        for variant, m, train_s, epochs in rows(r):
-            a, b = m['src->tgt'], m['tgt->src']
-            csls = m.get('extra_metrics', {}).get('csls', {}).get('src->tgt')
-            paper = paper_hits1(r['entry'], r['run'], variant == 'semi')
-            lines.append(
-                f"| {label(r['entry'], variant)} | {r['run']} | {r['seed']} | {a['hits@1']:.3f} | "
-                f"{a['hits@10']:.3f} | {a['mrr']:.3f} | {b['hits@1']:.3f} | "
-                f"{'%.3f' % csls['hits@1'] if csls else '-'} | "
-                f"{'%.3f' % paper if paper else '-'} | {deviations(r)} | "
-                f"{train_s:.0f} | {train_s / max(epochs, 1):.2f} | "
-                f"{r['peak_memory_gib']:.2f} | "
-                f"{r.get('versions', {}).get('threads', '-')} |")
+        for row in rows(r):
+            paper = paper_hits1(r['entry'], r['run'], row['variant'] == 'semi')
+            cells = [label(r['entry'], row['variant']), r['run'], r['seed']]
+            cells += [_cell(row[k], 3) for k in COLUMNS[:5]]
+            cells += [_cell(paper, 3), row['not as in the paper']]
+            cells += [_cell(row[k], digits.get(k, 0)) for k in COLUMNS[5:9]]
+            cells.append(r.get('transcribed', 'results.json'))
+            lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -179,8 +215,9 @@ def plot(records: List[Dict], path: str) -> bool:
         return False
     bars = {}
     for r in records:
-        for variant, m, train_s, _ in rows(r):
-            bars.setdefault(label(r['entry'], variant), {})[r['run']] = (m['src->tgt']['hits@1'], train_s)
+        for row in rows(r):
+            bars.setdefault(label(r['entry'], row['variant']), {})[r['run']] = (
+                row['hits@1'], row['train s'])
     runs = sorted({r['run'] for r in records})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / max(len(bars), 1)
@@ -225,24 +262,29 @@ def main(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--quick', action='store_true',
                         help='a few epochs per model on the first pair only')
-    parser.add_argument('--out', default=osp.join(ROOT, 'runs', 'harness'))
+    parser.add_argument('--out', default=osp.join(ROOT, 'runs', 'harness'),
+                        help='run folders (model.pt), the table and the plot')
+    parser.add_argument('--records', help='where each run\'s record is kept '
+                        '(default: benchmarks/results, which is committed; '
+                        'with --quick, --out)')
     parser.add_argument('--reuse', action='store_true',
-                        help='read the results of runs already in --out made '
-                        'with the same options instead of running them again')
+                        help='read the records of runs made with the same '
+                        'options instead of running them again')
     parser.add_argument('--finished', action='store_true',
-                        help='run nothing; tabulate the requested runs already '
-                        'in --out (as --reuse would read them) and list the '
-                        'missing ones')
+                        help='run nothing; tabulate the requested records (as '
+                        '--reuse would read them, and transcribed ones) and '
+                        'list the missing ones')
     parser.add_argument('--collect', action='store_true',
-                        help='run nothing; tabulate every finished run in --out')
+                        help='run nothing; tabulate every record kept')
     parser.add_argument('--readme', nargs='?', const='results', metavar='BLOCK',
                         help="write the table into README.md's BLOCK "
                         "(default: results) and the plot to docs/BLOCK.png")
     args, extra = parser.parse_known_args(argv)
     runs = args.runs[:1] if args.quick else args.runs
+    kept = args.records or (args.out if args.quick else RECORDS)
     missing = []
     if args.collect:
-        records = collect(args.out)
+        records = collect(kept)
     else:
         records = []
         for run in runs:
@@ -250,7 +292,8 @@ def main(argv=None):
                 for seed in args.seeds:
                     record = run_one(entry, run, seed, extra, args.out,
                                      args.reuse or args.finished, args.quick,
-                                     run_missing=not args.finished)
+                                     run_missing=not args.finished,
+                                     records=kept)
                     if record is None:
                         missing.append(f'{entry} on {run} (seed {seed})')
                     else:

@@ -173,3 +173,42 @@ def test_levers_time_each_setting_in_its_own_process(capsys):
     assert rows[1]['args']['candidates'] == 'random'
     assert all(r['median_step'] > 0 and r['peak_memory_gib'] > 0 for r in rows)
     assert len(capsys.readouterr().out.splitlines()) == 2 + 2  # header, rule, rows
+
+
+def test_transcribed_records_are_tabulated_marked_and_run_again(tmp_path, monkeypatch):
+    run = load('run')
+    kept = tmp_path / 'records'
+    kept.mkdir()
+    row = {'variant': '', 'hits@1': 0.391, 'hits@10': 0.709, 'mrr': 0.5,
+           'hits@1 tgt->src': 0.358, 'csls hits@1': 0.41, 'train s': 365.0,
+           's / epoch': 0.18, 'peak GiB': 0.79, 'threads': 2,
+           'not as in the paper': '-'}
+    name = 'gcn-align_dbp15k_zh_en_seed0.json'
+    (kept / name).write_text(json.dumps(dict(
+        entry='gcn-align', run='dbp15k/zh_en', seed=0, rows=[row],
+        transcribed='README at abc1234')))
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        out = tmp_path / cmd[cmd.index('--out') + 1]
+        out.mkdir(parents=True)
+        result = record('gcn-align', 'gcn-align', 'dbp15k/zh_en', 0.4)
+        result['command'] = ' '.join(cmd[1:])
+        (out / 'results.json').write_text(json.dumps(result))
+
+    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    found = run.run_one('gcn-align', 'dbp15k/zh_en', 0, [], str(tmp_path / 'h'),
+                        True, False, run_missing=False, records=str(kept))
+    assert found['transcribed'] == 'README at abc1234' and not calls
+    line = run.table([found], '').splitlines()[-1].split(' | ')
+    assert line[3:5] == ['0.391', '0.709'] and line[8] == '0.413'
+    assert line[10:14] == ['365', '0.18', '0.79', '2']
+    assert line[-1] == 'README at abc1234 |'
+    # --reuse runs a transcribed record again and keeps the real one instead
+    fresh = run.run_one('gcn-align', 'dbp15k/zh_en', 0, [], str(tmp_path / 'h'),
+                        True, False, records=str(kept))
+    assert len(calls) == 1 and 'transcribed' not in fresh
+    assert json.loads((kept / name).read_text())['src->tgt']['hits@1'] == 0.4
+    assert run.table([fresh], '').splitlines()[-1].endswith('| results.json |')
+    assert [r['entry'] for r in run.collect(str(kept))] == ['gcn-align']
