@@ -5,6 +5,8 @@ import torch
 
 from torch_geometric_ea.cli import main
 from torch_geometric_ea.data import DBP15K, synthetic_pair
+from torch_geometric_ea.data.pair import to_union
+from torch_geometric_ea.nn import DualAMN, dual_amn_graph
 from torch_geometric_ea.train import DualAMNConfig, train_dual_amn
 
 
@@ -158,3 +160,34 @@ def test_two_epochs_on_dbp15k_zh_en(mirror, dataset_root):
     result = train_dual_amn(data, DualAMNConfig(epochs=2), progress=False)
     assert result.metrics['src->tgt']['hits@1'] > 0.45
     assert result.metrics['tgt->src']['hits@1'] > 0.45
+
+
+def test_batch_loss_over_candidates_embeds_only_the_rows_it_reads():
+    from torch_geometric_ea.nn import NormalizedHardSampleMiningLoss
+    from torch_geometric_ea.train.dual_amn import _batch_loss
+    data = to_union(synthetic_pair(60, num_relations=5, seed=1))
+    graph = dual_amn_graph(data.edge_index, data.edge_type, data.num_nodes,
+                           data.num_relations)
+    model = DualAMN(data.num_nodes, data.num_relations, channels=8,
+                    num_proxies=4, dropout=0.0)
+    seen = []
+    model.register_forward_hook(lambda m, args, out: seen.append(out.size(0)))
+    loss_fn = NormalizedHardSampleMiningLoss()
+    batch = data.link_index[:, data.train_mask][:, :6]
+    candidates = torch.randperm(data.num_nodes)[:20]
+    losses, grads = [], []
+    for subset in (True, False):
+        model.zero_grad()
+        if subset:
+            loss = _batch_loss(model, graph, loss_fn, batch, data.node_type, 0, 1,
+                               candidates)
+        else:
+            loss = loss_fn(model(graph), batch, data.node_type, candidates)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert seen[0] == torch.cat([batch.reshape(-1), candidates]).unique().numel()
+    assert seen[1] == data.num_nodes
+    assert torch.allclose(losses[0], losses[1], atol=1e-5)
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

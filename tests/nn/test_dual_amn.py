@@ -109,3 +109,17 @@ def test_relation_sets_of_random_rows_of_several_sizes():
         same = [j for j in range(200) if sets[j] == sets[i]]
         assert (set_id[same] == set_id[i]).all() and int(first[set_id[i]]) == same[0]
     assert first.numel() == len(set(sets)) == int(set_id.max()) + 1
+
+
+def test_embedding_a_subset_equals_rows_of_the_full_embedding():
+    g = small_graph()
+    model = DualAMN(5, 3, channels=8, num_proxies=4).eval()
+    index = torch.tensor([3, 0, 4])
+    full = model(g)
+    assert torch.allclose(model(g, index), full[index], atol=1e-6)
+    # gradients through the subset reach the same parameters as through rows
+    w = torch.randn(3, full.size(1))
+    grads = [torch.autograd.grad((out * w).sum(), list(model.parameters()))
+             for out in (model(g, index), model(g)[index])]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -121,11 +121,21 @@ def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
     share of it: its slice ``batch[:, rank::world]`` scaled by
     :math:`W B_r / B`, so that averaging the ranks' gradients (what
     :class:`~torch.nn.parallel.DistributedDataParallel` does) gives the
-    gradient of the whole batch's loss."""
+    gradient of the whole batch's loss.
+
+    With ``candidates``, the model embeds only the rows the loss reads (the
+    batch's entities and the candidates), renumbered in that order."""
+    local = batch if world == 1 else batch[:, rank::world]
+    if candidates is None:
+        out = encoder(graph)
+    else:
+        rows, inverse = torch.unique(torch.cat([local.reshape(-1), candidates]),
+                                     return_inverse=True)
+        out = encoder(graph, rows)
+        local = inverse[:local.numel()].view_as(local)
+        candidates, node_type = inverse[local.numel():], node_type[rows]
     if world == 1:
-        return loss_fn(encoder(graph), batch, node_type, candidates)
-    local = batch[:, rank::world]
-    out = encoder(graph)
+        return loss_fn(out, local, node_type, candidates)
     if local.size(1) == 0:  # every rank must run backward over the model
         return out.sum() * 0.0
     return (loss_fn(out, local, node_type, candidates)

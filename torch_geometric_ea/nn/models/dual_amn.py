@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -147,10 +147,13 @@ class _Encoder(torch.nn.Module):
             conv.reset_parameters()
         self.proxy.reset_parameters()
 
-    def forward(self, x: Tensor, layout: RelationalLayout, rel: Tensor) -> Tensor:
+    def forward(self, x: Tensor, layout: RelationalLayout, rel: Tensor,
+                index: Optional[Tensor] = None) -> Tensor:
         xs = [torch.tanh(x)]
         for conv in self.convs:
             xs.append(torch.tanh(conv(xs[-1], layout, rel)))
+        if index is not None:  # the proxy layer is row-wise: only these rows
+            xs = [x[index] for x in xs]
         return self.proxy(torch.cat(xs, dim=-1))
 
 
@@ -183,8 +186,9 @@ class DualAMN(torch.nn.Module):
             (default: :obj:`0.3`)
 
     Shapes:
-        - **input:** the graph from :func:`dual_amn_graph`
-        - **output:** :math:`(N, 2 (L + 1) C)`
+        - **input:** the graph from :func:`dual_amn_graph`, optional entity
+          ids :math:`(K)`
+        - **output:** :math:`(N, 2 (L + 1) C)`, or :math:`(K, 2 (L + 1) C)`
     """
     def __init__(self, num_nodes: int, num_relations: int, channels: int = 128,
                  num_layers: int = 2, num_proxies: int = 64, dropout: float = 0.3):
@@ -209,14 +213,17 @@ class DualAMN(torch.nn.Module):
         self.ent_encoder.reset_parameters()
         self.rel_encoder.reset_parameters()
 
-    def forward(self, graph: Data) -> Tensor:
-        r"""Embeds every entity of ``graph`` (see :func:`dual_amn_graph`)."""
+    def forward(self, graph: Data, index: Optional[Tensor] = None) -> Tensor:
+        r"""Embeds every entity of ``graph`` (see :func:`dual_amn_graph`),
+        or only the entities ``index`` :math:`(K)`: the attention layers
+        still run over the whole graph, but the proxy layers, the larger
+        part of a pass on big graphs, see only those :math:`K` rows."""
         x_ent = torch.sparse.mm(graph.ent_avg, self.ent_emb.weight)
         x_rel = torch.sparse.mm(graph.rel_avg, self.rel_emb.weight)
         rel = normalize_rows(torch.sparse.mm(graph.set_rel, self.rel_emb.weight))
         out = torch.cat([
-            self.ent_encoder(x_ent, graph.layout, rel),
-            self.rel_encoder(x_rel, graph.layout, rel),
+            self.ent_encoder(x_ent, graph.layout, rel, index),
+            self.rel_encoder(x_rel, graph.layout, rel, index),
         ], dim=-1)
         return _dropout(out, self.dropout, self.training, inplace=True)
 
