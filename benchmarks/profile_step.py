@@ -31,6 +31,7 @@ from torch_geometric_ea.nn import (  # noqa: E402
 )
 from torch_geometric_ea.runtime import keep_freed_memory  # noqa: E402
 from torch_geometric_ea.train import peak_memory_gib  # noqa: E402
+from torch_geometric_ea.train.dual_amn import loss_rows  # noqa: E402
 
 
 def main(argv=None):
@@ -74,11 +75,15 @@ def main(argv=None):
     def step(batch):
         times = [time.perf_counter()]
         optimizer.zero_grad()
-        emb = forward(graph)
+        cand, node_type = None, union.node_type
+        if args.candidates == 'all':
+            emb = forward(graph)
+        else:  # only the rows the loss reads, as training does
+            cand = torch.randperm(union.num_nodes)[:args.num_candidates]
+            rows, batch, cand = loss_rows(batch, cand)
+            emb, node_type = forward(graph, rows), node_type[rows]
         times.append(time.perf_counter())
-        cand = (None if args.candidates == 'all' else
-                torch.randperm(union.num_nodes)[:args.num_candidates])
-        loss = loss_fn(emb, batch, union.node_type, candidates=cand)
+        loss = loss_fn(emb, batch, node_type, candidates=cand)
         times.append(time.perf_counter())
         loss.backward()
         times.append(time.perf_counter())

@@ -2,7 +2,7 @@ r"""Training Dual-AMN on a KG pair: the basic run and the semi-supervised
 (bootstrapping) rounds of the official implementation."""
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +114,16 @@ def _batch_candidates(cfg: 'DualAMNConfig', batch: Tensor, num_nodes: int,
     return torch.unique(torch.cat([sample, nearest[batch.reshape(-1)].view(-1)]))
 
 
+def loss_rows(batch: Tensor, candidates: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""The entities a loss over ``candidates`` reads for ``batch``: their
+    sorted ids :math:`(K)`, and the batch :math:`(2, B)` and candidates
+    renumbered as positions in them (embed ``rows``, then pass the two)."""
+    rows, inverse = torch.unique(torch.cat([batch.reshape(-1), candidates]),
+                                 return_inverse=True)
+    return (rows, inverse[:batch.numel()].view_as(batch),
+            inverse[batch.numel():])
+
+
 def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
                 rank: int, world: int, candidates: Optional[Tensor] = None
                 ) -> Tensor:
@@ -129,11 +139,8 @@ def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
     if candidates is None:
         out = encoder(graph)
     else:
-        rows, inverse = torch.unique(torch.cat([local.reshape(-1), candidates]),
-                                     return_inverse=True)
-        out = encoder(graph, rows)
-        local = inverse[:local.numel()].view_as(local)
-        candidates, node_type = inverse[local.numel():], node_type[rows]
+        rows, local, candidates = loss_rows(local, candidates)
+        out, node_type = encoder(graph, rows), node_type[rows]
     if world == 1:
         return loss_fn(out, local, node_type, candidates)
     if local.size(1) == 0:  # every rank must run backward over the model
