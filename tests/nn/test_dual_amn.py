@@ -123,3 +123,15 @@ def test_embedding_a_subset_equals_rows_of_the_full_embedding():
              for out in (model(g, index), model(g)[index])]
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_sparse_means_multiply_and_back_propagate_as_their_dense_matrices():
+    g = small_graph()
+    for mean in (g.ent_avg, g.rel_avg):
+        dense = mean.to_dense()
+        x = torch.randn(dense.size(1), 4, requires_grad=True)
+        w = torch.randn(dense.size(0), 4)
+        out = mean @ x
+        assert torch.allclose(out, dense @ x, atol=1e-6)
+        out.mul(w).sum().backward()
+        assert torch.allclose(x.grad, dense.t() @ w, atol=1e-6)

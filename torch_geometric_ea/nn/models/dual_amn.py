@@ -1,4 +1,4 @@
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -23,6 +23,36 @@ def _row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> 
     return torch.sparse_coo_tensor(torch.stack([row, col]), value,
                                    (num_rows, num_cols),
                                    check_invariants=False).coalesce()
+
+
+class SparseMean(NamedTuple):
+    r"""A fixed sparse averaging matrix :math:`\mathbf{A}` in CSR form with
+    its transpose, so that :math:`\mathbf{A}\mathbf{X}` and its gradient
+    :math:`\mathbf{A}^\top \mathbf{G}` are each one CSR product (a COO
+    product transposes and sorts :math:`\mathbf{A}` in every backward)."""
+    matrix: Tensor
+    transpose: Tensor
+
+    @classmethod
+    def from_coo(cls, matrix: Tensor) -> 'SparseMean':
+        return cls(matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr())
+
+    def to_dense(self) -> Tensor:
+        return self.matrix.to_dense()
+
+    def __matmul__(self, x: Tensor) -> Tensor:
+        return _SparseMeanProduct.apply(x, self.matrix, self.transpose)
+
+
+class _SparseMeanProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
+        ctx.transpose = transpose
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return ctx.transpose @ grad.contiguous(), None, None
 
 
 def _relation_sets(edge_rel: Tensor) -> Tuple[Tensor, Tensor]:
@@ -72,9 +102,9 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     - ``set_rel`` :math:`(S, 2R)` sparse: the relation mean of each set;
     - ``layout``: the :class:`~torch_geometric_ea.nn.RelationalLayout` of
       the merged edges typed by their set;
-    - ``ent_avg`` :math:`(N, N)` sparse: uniform mean over each entity and
-      its distinct neighbours;
-    - ``rel_avg`` :math:`(N, 2R)` sparse: uniform mean over the distinct
+    - ``ent_avg`` :math:`(N, N)` :class:`SparseMean`: uniform mean over
+      each entity and its distinct neighbours;
+    - ``rel_avg`` :math:`(N, 2R)` :class:`SparseMean`: uniform mean over the distinct
       relations of each entity's outgoing edges (head of :math:`r`: row
       :math:`r`; tail of :math:`r`: row :math:`r + R`).
     """
@@ -96,7 +126,8 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     rel_avg = _row_mean_matrix(src, rel, n, num_rel)
     return Data(edge_index=merged, edge_set=edge_set, set_rel=set_rel,
                 layout=relational_layout(merged, edge_set, n, first.numel()),
-                ent_avg=ent_avg, rel_avg=rel_avg, num_nodes=n)
+                ent_avg=SparseMean.from_coo(ent_avg),
+                rel_avg=SparseMean.from_coo(rel_avg), num_nodes=n)
 
 
 class _Dropout(torch.autograd.Function):
@@ -218,8 +249,8 @@ class DualAMN(torch.nn.Module):
         or only the entities ``index`` :math:`(K)`: the attention layers
         still run over the whole graph, but the proxy layers, the larger
         part of a pass on big graphs, see only those :math:`K` rows."""
-        x_ent = torch.sparse.mm(graph.ent_avg, self.ent_emb.weight)
-        x_rel = torch.sparse.mm(graph.rel_avg, self.rel_emb.weight)
+        x_ent = graph.ent_avg @ self.ent_emb.weight
+        x_rel = graph.rel_avg @ self.rel_emb.weight
         rel = normalize_rows(torch.sparse.mm(graph.set_rel, self.rel_emb.weight))
         out = torch.cat([
             self.ent_encoder(x_ent, graph.layout, rel, index),
