@@ -25,6 +25,19 @@ ENTRIES = {
                         quick=['--set', 'epochs=1']),
     'rdgcn:learned': dict(model='rdgcn', args=['--set', 'features=learned'] + FAST_NEGATIVES,
                           quick=['--set', 'epochs=1']),
+    # Basic Dual-AMN on the synthetic scale pairs. Each step runs the encoder
+    # over the whole graph (about 6.5 s at 100K, 2 threads), so batches
+    # grow with the training links to keep about the paper's 5 steps per
+    # epoch; the loss scores 4,096 random candidates, and only their rows
+    # and the batch's go through the proxy layers. At 1M, one epoch and
+    # evaluation on 20,000 sampled test links.
+    'dual-amn:scale': dict(
+        model='dual-amn', args=['--set', 'candidates=random', '--set',
+                                'num_candidates=4096'],
+        run_args={'synthetic/100000': ['--batch-size', '8192'],
+                  'synthetic/1000000': ['--batch-size', '32768', '--epochs', '1',
+                                        '--set', 'eval_links=20000']},
+        quick=['--epochs', '1']),
 }
 
 # The full table: every model on every pair (a semi-supervised Dual-AMN run

@@ -85,7 +85,8 @@ def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
     which = ['--num-entities' if dataset == 'synthetic' else '--pair', pair]
     cmd = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model',
            spec['model'], '--dataset', dataset, *which, '--seed',
-           str(seed), '--out', out, '--json'] + spec['args'] + (
+           str(seed), '--out', out, '--json'] + spec['args'] + spec.get(
+               'run_args', {}).get(run, []) + (
                spec['quick'] if quick else []) + extra
     kept = read_record(path) if osp.exists(path) else None
     if reuse and kept is not None and 'command' in kept and (
@@ -120,6 +121,8 @@ def collect(records: str) -> List[Dict]:
                                         order.get(r['entry'], 99), r['seed']))
 
 
+PHASES = ['load', 'prepare', 'evaluate', 'whole run']  # training has its own column
+
 COLUMNS = ['hits@1', 'hits@10', 'mrr', 'hits@1 tgt->src', 'csls hits@1',
            'train s', 's / epoch', 'peak GiB', 'threads', 'not as in the paper']
 
@@ -152,7 +155,10 @@ def rows(record: Dict) -> List[Dict]:
             'train s': train_s, 's / epoch': train_s / max(num_epochs, 1),
             'peak GiB': record['peak_memory_gib'],
             'threads': record.get('versions', {}).get('threads'),
-            'not as in the paper': deviations(record)})
+            'not as in the paper': deviations(record),
+            'phases': dict({k: record['timings'].get(k) for k in PHASES[:3]},
+                           **{'whole run': record['timings'].get('load', 0.0)
+                              + record['timings'].get('total', 0.0)})})
     return out
 
 
@@ -179,18 +185,18 @@ def _cell(value, digits: int) -> str:
     return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
 
 
-def table(records: List[Dict], command: str) -> str:
+def table(records: List[Dict], command: str, phases: bool = False) -> str:
     r"""The Markdown table of ``records`` with the papers' Hits@1 beside
     ours; a transcribed record's rows name their source in the last
-    column."""
+    column. With ``phases``, the wall time of each phase of a run too
+    (``whole run``: from loading the data to the last evaluation)."""
     digits = {'train s': 0, 's / epoch': 2, 'peak GiB': 2}
-    lines = [
-        f'Command: `{command}`', '',
-        '| model | data | seed | Hits@1 | Hits@10 | MRR | Hits@1 tgt->src '
-        '| CSLS Hits@1 | paper Hits@1 | not as in the paper | train s '
-        '| s / epoch | peak GiB | threads | record |',
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ]
+    head = ('| model | data | seed | Hits@1 | Hits@10 | MRR | Hits@1 tgt->src '
+            '| CSLS Hits@1 | paper Hits@1 | not as in the paper | train s '
+            '| s / epoch | peak GiB | threads | ')
+    head += ''.join(f'{k} s | ' for k in PHASES) if phases else ''
+    lines = [f'Command: `{command}`', '', head + 'record |',
+             '|---' * head.count('|') + '|']
     for r in records:
         for row in rows(r):
             paper = paper_hits1(r['entry'], r['run'], row['variant'] == 'semi')
@@ -198,6 +204,8 @@ def table(records: List[Dict], command: str) -> str:
             cells += [_cell(row[k], 3) for k in COLUMNS[:5]]
             cells += [_cell(paper, 3), row['not as in the paper']]
             cells += [_cell(row[k], digits.get(k, 0)) for k in COLUMNS[5:9]]
+            if phases:
+                cells += [_cell(row.get('phases', {}).get(k), 0) for k in PHASES]
             cells.append(r.get('transcribed', 'results.json'))
             lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
     return '\n'.join(lines)
@@ -276,6 +284,9 @@ def main(argv=None):
                         'list the missing ones')
     parser.add_argument('--collect', action='store_true',
                         help='run nothing; tabulate every record kept')
+    parser.add_argument('--phases', action='store_true',
+                        help='a column per phase of each run (load, prepare, '
+                        'evaluate, whole run)')
     parser.add_argument('--readme', nargs='?', const='results', metavar='BLOCK',
                         help="write the table into README.md's BLOCK "
                         "(default: results) and the plot to docs/BLOCK.png")
@@ -303,7 +314,7 @@ def main(argv=None):
         json.dump(records, f, indent=2)
     command = 'python benchmarks/run.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
-    text = table(records, command)
+    text = table(records, command, args.phases)
     if missing:
         text += '\n\nNot run yet: ' + '; '.join(missing) + '.'
     with open(osp.join(args.out, 'table.md'), 'w') as f:

@@ -212,3 +212,29 @@ def test_transcribed_records_are_tabulated_marked_and_run_again(tmp_path, monkey
     assert json.loads((kept / name).read_text())['src->tgt']['hits@1'] == 0.4
     assert run.table([fresh], '').splitlines()[-1].endswith('| results.json |')
     assert [r['entry'] for r in run.collect(str(kept))] == ['gcn-align']
+
+
+def test_scale_entry_passes_its_settings_per_size_and_tabulates_phases(tmp_path, monkeypatch):
+    run = load('run')
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        out = tmp_path / cmd[cmd.index('--out') + 1]
+        out.mkdir(parents=True)
+        result = record('dual-amn:scale', 'dual-amn', 'synthetic/1000000', 0.5)
+        result['timings'] = dict(load=10.0, prepare=60.0, train=900.0,
+                                 evaluate=40.0, total=1001.0)
+        result['command'] = ' '.join(cmd[1:])
+        (out / 'results.json').write_text(json.dumps(result))
+
+    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    found = run.run_one('dual-amn:scale', 'synthetic/1000000', 0, [],
+                        str(tmp_path / 'h'), False, False)
+    cmd = ' '.join(calls[0])
+    assert '--batch-size 32768' in cmd and '--set eval_links=20000' in cmd
+    assert '--set candidates=random' in cmd
+    lines = run.table([found], '', phases=True).splitlines()
+    assert lines[2].endswith('| evaluate s | whole run s | record |')
+    assert lines[2].count('|') == lines[3].count('|') == lines[4].count('|')
+    assert lines[4].split(' | ')[-5:-1] == ['10', '60', '40', '1011']
