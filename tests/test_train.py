@@ -25,6 +25,13 @@ def test_dual_amn_learns_a_synthetic_pair():
         assert m['hits@1'] <= m['hits@5'] <= m['hits@10']
     # Random ranking over ~280 test targets gives Hits@1 around 0.004.
     assert result.metrics['src->tgt']['hits@1'] > 0.3
+    # evaluated on the test entities' rows alone, as on every entity's
+    from torch_geometric_ea.metrics import evaluate_alignment
+    union, emb = to_union(data), result.embed()
+    full = evaluate_alignment(emb, emb, union.link_index[:, union.test_mask])
+    for direction in ('src->tgt', 'tgt->src'):
+        for key, value in full[direction].items():
+            assert result.metrics[direction][key] == pytest.approx(value, abs=1e-6)
 
 
 def test_semi_supervised_rounds_add_pairs():
@@ -35,6 +42,15 @@ def test_semi_supervised_rounds_add_pairs():
     assert len(result.num_new_pairs) == 2 and sum(result.num_new_pairs) > 0
     train = [h['train_pairs'] for h in result.history]
     assert train[1] == train[0] + result.num_new_pairs[0]
+    # the bootstrapped pairs are mutual nearest neighbours among the pool
+    # (test entities), whichever rows were embedded
+    from torch_geometric_ea.metrics import mutual_nearest_neighbours
+    union = to_union(data)
+    test = union.link_index[:, union.test_mask]
+    first = train_dual_amn(data, small_config(epochs=20), progress=False)
+    emb = torch.nn.functional.normalize(first.embed(), dim=-1)
+    pairs = mutual_nearest_neighbours(emb[test[0]], emb[test[1]], csls_k=10)
+    assert result.num_new_pairs[0] == pairs.size(1)
 
 
 def test_sinkhorn_bootstrapping_and_extra_decodings():
@@ -127,7 +143,6 @@ def test_cli_train_writes_results(tmp_path, capsys):
     state = torch.load(out / 'model.pt')
     assert state['config']['epochs'] == 2 and state['model'] == 'dual-amn'
     assert json.loads(capsys.readouterr().out)['dataset'] == 'synthetic'
-    from torch_geometric_ea.nn import DualAMN
     model = DualAMN(**state['init_args'])
     model.load_state_dict(state['state_dict'])  # the saved model rebuilds
 

@@ -2,7 +2,7 @@ r"""What every training function returns, and resource measurements."""
 import resource
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -28,11 +28,14 @@ class TrainResult:
     init_args: Dict = field(default_factory=dict)
 
     @torch.no_grad()
-    def embed(self) -> Tensor:
-        r"""Embeddings of every union node, in evaluation mode."""
+    def embed(self, index: Optional[Tensor] = None) -> Tensor:
+        r"""Embeddings of every union node in evaluation mode, or of the
+        nodes ``index`` for models that embed a subset
+        (:class:`~torch_geometric_ea.nn.DualAMN`)."""
         was_training = self.model.training
         self.model.eval()
-        out = self.model(self.graph)
+        out = (self.model(self.graph) if index is None
+               else self.model(self.graph, index))
         self.model.train(was_training)
         return out
 

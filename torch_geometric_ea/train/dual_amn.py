@@ -249,8 +249,15 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         timings['train'] += train_seconds
 
         t = time.perf_counter()
-        emb = result.embed()  # also the embedding the bootstrapping uses
-        metrics = evaluate_alignment(emb, emb, eval_pairs, csls_k=cfg.csls_k)
+        # Only the rows evaluation and bootstrapping read: on large pairs
+        # the proxy layers over every entity cost memory and time for none.
+        last = round_ + 1 == rounds
+        rows, inverse = torch.unique(torch.cat(
+            [eval_pairs.reshape(-1)] + ([] if last else [pool_src, pool_tgt])),
+            return_inverse=True)
+        emb = result.embed(rows)
+        eval_local = inverse[:eval_pairs.numel()].view_as(eval_pairs)
+        metrics = evaluate_alignment(emb, emb, eval_local, csls_k=cfg.csls_k)
         timings['evaluate'] += time.perf_counter() - t
         info = dict(round=round_, epochs=epochs, loss=losses[-1] if losses else float('nan'),
                     losses=losses,
@@ -263,8 +270,10 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         if round_ + 1 < rounds:
             t = time.perf_counter()
             emb = F.normalize(emb, dim=-1)
+            pool = inverse[eval_pairs.numel():]
             pairs = mutual_nearest_neighbours(
-                emb[pool_src], emb[pool_tgt], csls_k=cfg.csls_k,
+                emb[pool[:pool_src.numel()]], emb[pool[pool_src.numel():]],
+                csls_k=cfg.csls_k,
                 decoding=cfg.semi_decoding, tau=cfg.sinkhorn_tau,
                 num_iters=cfg.sinkhorn_iters)
             new = torch.stack([pool_src[pairs[0]], pool_tgt[pairs[1]]])
@@ -280,7 +289,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     t = time.perf_counter()
     for name in decodings:
         result.extra_metrics[name] = evaluate_alignment(
-            emb, emb, eval_pairs, decoding=name, tau=cfg.sinkhorn_tau,
+            emb, emb, eval_local, decoding=name, tau=cfg.sinkhorn_tau,
             num_iters=cfg.sinkhorn_iters)
     timings['decode'] = time.perf_counter() - t
     result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
