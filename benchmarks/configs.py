@@ -38,13 +38,15 @@ ENTRIES = {
     # over the whole graph (about 6.5 s at 100K, 2 threads), so batches
     # grow with the training links to keep about the paper's 5 steps per
     # epoch; the loss scores 4,096 random candidates, and only their rows
-    # and the batch's go through the proxy layers. At 1M, one epoch and
-    # evaluation on 20,000 sampled test links.
+    # and the batch's go through the proxy layers. At 1M, one epoch, 64
+    # channels (a training step peaks near 15 GiB; 128 would not fit in
+    # 24) and evaluation on 20,000 sampled test links.
     'dual-amn:scale': dict(
         model='dual-amn', args=['--set', 'candidates=random', '--set',
                                 'num_candidates=4096'],
         run_args={'synthetic/100000': ['--batch-size', '8192'],
                   'synthetic/1000000': ['--batch-size', '32768', '--epochs', '1',
+                                        '--set', 'channels=64',
                                         '--set', 'eval_links=20000']},
         quick=['--epochs', '1']),
 }

@@ -233,6 +233,7 @@ def test_scale_entry_passes_its_settings_per_size_and_tabulates_phases(tmp_path,
                         str(tmp_path / 'h'), False, False)
     cmd = ' '.join(calls[0])
     assert '--batch-size 32768' in cmd and '--set eval_links=20000' in cmd
+    assert '--set channels=64' in cmd
     assert '--set candidates=random' in cmd
     lines = run.table([found], '', phases=True).splitlines()
     assert lines[2].endswith('| evaluate s | whole run s | record |')
