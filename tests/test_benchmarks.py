@@ -35,6 +35,23 @@ def record(entry, model, run, h1, semi=False, **config):
                 **{'src->tgt': last['src->tgt'], 'tgt->src': last['tgt->src']})
 
 
+def fake_train(monkeypatch, run, tmp_path, result):
+    r"""Makes ``run``'s subprocess a ``train`` command that writes ``result``
+    (with its own command line) into its ``--out`` folder; returns the list
+    of commands it is called with."""
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        out = tmp_path / cmd[cmd.index('--out') + 1]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'results.json').write_text(json.dumps(
+            dict(result, command=' '.join(cmd[1:]))))
+
+    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    return calls
+
+
 def test_table_rows_labels_paper_numbers_and_deviations():
     run = load('run')
     records = [record('dual-amn:semi', 'dual-amn', 'dbp15k/zh_en', 0.72,
@@ -93,17 +110,8 @@ def test_options_keep_what_decides_a_result():
 
 def test_reuse_reads_only_runs_with_the_same_options(tmp_path, monkeypatch):
     run = load('run')
-    calls = []
-
-    def fake_run(cmd, **kwargs):  # a train command writing its results
-        calls.append(cmd)
-        out = cmd[cmd.index('--out') + 1]
-        (tmp_path / out).mkdir(parents=True, exist_ok=True)
-        result = record('gcn-align', 'gcn-align', 'srprs/en_fr', 0.3)
-        result['command'] = ' '.join(cmd[1:])
-        (tmp_path / out / 'results.json').write_text(json.dumps(result))
-
-    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    calls = fake_train(monkeypatch, run, tmp_path,
+                       record('gcn-align', 'gcn-align', 'srprs/en_fr', 0.3))
     root = str(tmp_path / 'harness')
     first = run.run_one('gcn-align', 'srprs/en_fr', 0, [], root, True, False)
     assert len(calls) == 1 and first['entry'] == 'gcn-align'
@@ -120,17 +128,8 @@ def test_reuse_reads_only_runs_with_the_same_options(tmp_path, monkeypatch):
 
 def test_synthetic_runs_pass_their_size(tmp_path, monkeypatch):
     run = load('run')
-    calls = []
-
-    def fake_run(cmd, **kwargs):
-        calls.append(cmd)
-        out = tmp_path / cmd[cmd.index('--out') + 1]
-        out.mkdir(parents=True)
-        result = record('dual-amn', 'dual-amn', 'synthetic/5000', 0.5)
-        result['command'] = ' '.join(cmd[1:])
-        (out / 'results.json').write_text(json.dumps(result))
-
-    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    calls = fake_train(monkeypatch, run, tmp_path,
+                       record('dual-amn', 'dual-amn', 'synthetic/5000', 0.5))
     run.run_one('dual-amn', 'synthetic/5000', 0, [], str(tmp_path / 'h'), False, False)
     cmd = calls[0]
     assert cmd[cmd.index('--dataset') + 1] == 'synthetic'
@@ -187,17 +186,8 @@ def test_transcribed_records_are_tabulated_marked_and_run_again(tmp_path, monkey
     (kept / name).write_text(json.dumps(dict(
         entry='gcn-align', run='dbp15k/zh_en', seed=0, rows=[row],
         transcribed='README at abc1234')))
-    calls = []
-
-    def fake_run(cmd, **kwargs):
-        calls.append(cmd)
-        out = tmp_path / cmd[cmd.index('--out') + 1]
-        out.mkdir(parents=True)
-        result = record('gcn-align', 'gcn-align', 'dbp15k/zh_en', 0.4)
-        result['command'] = ' '.join(cmd[1:])
-        (out / 'results.json').write_text(json.dumps(result))
-
-    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    calls = fake_train(monkeypatch, run, tmp_path,
+                       record('gcn-align', 'gcn-align', 'dbp15k/zh_en', 0.4))
     found = run.run_one('gcn-align', 'dbp15k/zh_en', 0, [], str(tmp_path / 'h'),
                         True, False, run_missing=False, records=str(kept))
     assert found['transcribed'] == 'README at abc1234' and not calls
@@ -216,19 +206,10 @@ def test_transcribed_records_are_tabulated_marked_and_run_again(tmp_path, monkey
 
 def test_scale_entry_passes_its_settings_per_size_and_tabulates_phases(tmp_path, monkeypatch):
     run = load('run')
-    calls = []
-
-    def fake_run(cmd, **kwargs):
-        calls.append(cmd)
-        out = tmp_path / cmd[cmd.index('--out') + 1]
-        out.mkdir(parents=True)
-        result = record('dual-amn:scale', 'dual-amn', 'synthetic/1000000', 0.5)
-        result['timings'] = dict(load=10.0, prepare=60.0, train=900.0,
-                                 evaluate=40.0, total=1001.0)
-        result['command'] = ' '.join(cmd[1:])
-        (out / 'results.json').write_text(json.dumps(result))
-
-    monkeypatch.setattr(run.subprocess, 'run', fake_run)
+    result = record('dual-amn:scale', 'dual-amn', 'synthetic/1000000', 0.5)
+    result['timings'] = dict(load=10.0, prepare=60.0, train=900.0, evaluate=40.0,
+                             total=1001.0)
+    calls = fake_train(monkeypatch, run, tmp_path, result)
     found = run.run_one('dual-amn:scale', 'synthetic/1000000', 0, [],
                         str(tmp_path / 'h'), False, False)
     cmd = ' '.join(calls[0])

@@ -1,10 +1,12 @@
-r"""Row-wise helpers shared by the layers, with lean backward passes."""
+r"""Row-wise and sparse-product helpers shared by the layers and models,
+with lean backward passes."""
 from typing import Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ['rowdot', 'unit_rows', 'unit_rows_backward', 'normalize_rows']
+__all__ = ['rowdot', 'unit_rows', 'unit_rows_backward', 'normalize_rows',
+           'fixed_sparse_product']
 
 
 def rowdot(a: Tensor, b: Tensor) -> Tensor:
@@ -42,3 +44,22 @@ def normalize_rows(x: Tensor) -> Tensor:
     r"""Row-wise :math:`L_2` normalisation whose backward takes three passes
     instead of autograd's eight (see :func:`unit_rows_backward`)."""
     return _RowNormalize.apply(x)
+
+
+class _FixedSparseProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
+        ctx.transpose = transpose
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return ctx.transpose @ grad.contiguous(), None, None
+
+
+def fixed_sparse_product(matrix: Tensor, transpose: Tensor, x: Tensor) -> Tensor:
+    r""":math:`\mathbf{A} \mathbf{X}` for a fixed sparse (CSR)
+    :math:`\mathbf{A}`, differentiable in :math:`\mathbf{X}` only: the
+    backward multiplies by the prebuilt ``transpose`` :math:`\mathbf{A}^\top`
+    instead of transposing and sorting :math:`\mathbf{A}` on every call."""
+    return _FixedSparseProduct.apply(x, matrix, transpose)

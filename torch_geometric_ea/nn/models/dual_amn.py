@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from ..conv import ProxyMatchingConv, RelationalAttentionConv
-from ..functional import normalize_rows
+from ..functional import fixed_sparse_product, normalize_rows
 from ..layout import RelationalLayout, relational_layout
 
 __all__ = ['DualAMN', 'dual_amn_graph']
@@ -41,18 +41,7 @@ class SparseMean(NamedTuple):
         return self.matrix.to_dense()
 
     def __matmul__(self, x: Tensor) -> Tensor:
-        return _SparseMeanProduct.apply(x, self.matrix, self.transpose)
-
-
-class _SparseMeanProduct(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
-        ctx.transpose = transpose
-        return matrix @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return ctx.transpose @ grad.contiguous(), None, None
+        return fixed_sparse_product(self.matrix, self.transpose, x)
 
 
 def _relation_sets(edge_rel: Tensor) -> Tuple[Tensor, Tensor]:

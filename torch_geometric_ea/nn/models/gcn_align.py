@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.data import Data
 
-from ..functional import normalize_rows
+from ..functional import fixed_sparse_product, normalize_rows
 
 __all__ = ['GCNAlign', 'gcn_align_adjacency', 'relation_functionality']
 
@@ -113,24 +113,10 @@ def gcn_align_adjacency(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
                 adj=csr(dst, src), adj_t=csr(src, dst), num_nodes=n)
 
 
-class _Propagate(torch.autograd.Function):
-    r""":math:`\hat{\mathbf{A}} \mathbf{X}` whose backward multiplies by
-    the prebuilt transpose (autograd would transpose the CSR matrix on
-    every call)."""
-    @staticmethod
-    def forward(ctx, x: Tensor, adj: Tensor, adj_t: Tensor) -> Tensor:
-        ctx.adj_t = adj_t
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return ctx.adj_t @ grad.contiguous(), None, None
-
-
 def propagate(graph: Data, x: Tensor) -> Tensor:
     r""":math:`\hat{\mathbf{A}} \mathbf{X}` for the graph of
     :func:`gcn_align_adjacency`."""
-    return _Propagate.apply(x, graph.adj, graph.adj_t)
+    return fixed_sparse_product(graph.adj, graph.adj_t, x)
 
 
 def _official_init_(weight: Tensor) -> Tensor:
