@@ -31,7 +31,7 @@ from torch_geometric_ea.nn import (  # noqa: E402
 )
 from torch_geometric_ea.runtime import keep_freed_memory  # noqa: E402
 from torch_geometric_ea.train import peak_memory_gib  # noqa: E402
-from torch_geometric_ea.train.dual_amn import loss_rows  # noqa: E402
+from torch_geometric_ea.train.dual_amn import rows_to_embed  # noqa: E402
 
 
 def main(argv=None):
@@ -80,7 +80,7 @@ def main(argv=None):
             emb = forward(graph)
         else:  # only the rows the loss reads, as training does
             cand = torch.randperm(union.num_nodes)[:args.num_candidates]
-            rows, batch, cand = loss_rows(batch, cand)
+            rows, batch, cand = rows_to_embed(batch, cand)
             emb, node_type = forward(graph, rows), node_type[rows]
         times.append(time.perf_counter())
         loss = loss_fn(emb, batch, node_type, candidates=cand)

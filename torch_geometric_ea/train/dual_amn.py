@@ -114,14 +114,15 @@ def _batch_candidates(cfg: 'DualAMNConfig', batch: Tensor, num_nodes: int,
     return torch.unique(torch.cat([sample, nearest[batch.reshape(-1)].view(-1)]))
 
 
-def loss_rows(batch: Tensor, candidates: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    r"""The entities a loss over ``candidates`` reads for ``batch``: their
-    sorted ids :math:`(K)`, and the batch :math:`(2, B)` and candidates
-    renumbered as positions in them (embed ``rows``, then pass the two)."""
-    rows, inverse = torch.unique(torch.cat([batch.reshape(-1), candidates]),
+def rows_to_embed(pairs: Tensor, others: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""The entities that ``pairs`` :math:`(2, B)` and ``others`` :math:`(K)`
+    name (a batch and its loss candidates; test links and the unaligned
+    pool): their sorted ids, and ``pairs`` and ``others`` renumbered as
+    positions in them. Embed those rows, then index with the two."""
+    rows, inverse = torch.unique(torch.cat([pairs.reshape(-1), others]),
                                  return_inverse=True)
-    return (rows, inverse[:batch.numel()].view_as(batch),
-            inverse[batch.numel():])
+    return (rows, inverse[:pairs.numel()].view_as(pairs),
+            inverse[pairs.numel():])
 
 
 def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
@@ -139,7 +140,7 @@ def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
     if candidates is None:
         out = encoder(graph)
     else:
-        rows, local, candidates = loss_rows(local, candidates)
+        rows, local, candidates = rows_to_embed(local, candidates)
         out, node_type = encoder(graph, rows), node_type[rows]
     if world == 1:
         return loss_fn(out, local, node_type, candidates)
@@ -251,12 +252,10 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         t = time.perf_counter()
         # Only the rows evaluation and bootstrapping read: on large pairs
         # the proxy layers over every entity cost memory and time for none.
-        last = round_ + 1 == rounds
-        rows, inverse = torch.unique(torch.cat(
-            [eval_pairs.reshape(-1)] + ([] if last else [pool_src, pool_tgt])),
-            return_inverse=True)
+        pool = (torch.cat([pool_src, pool_tgt]) if round_ + 1 < rounds
+                else pool_src[:0])
+        rows, eval_local, pool = rows_to_embed(eval_pairs, pool)
         emb = result.embed(rows)
-        eval_local = inverse[:eval_pairs.numel()].view_as(eval_pairs)
         metrics = evaluate_alignment(emb, emb, eval_local, csls_k=cfg.csls_k)
         timings['evaluate'] += time.perf_counter() - t
         info = dict(round=round_, epochs=epochs, loss=losses[-1] if losses else float('nan'),
@@ -270,7 +269,6 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         if round_ + 1 < rounds:
             t = time.perf_counter()
             emb = F.normalize(emb, dim=-1)
-            pool = inverse[eval_pairs.numel():]
             pairs = mutual_nearest_neighbours(
                 emb[pool[:pool_src.numel()]], emb[pool[pool_src.numel():]],
                 csls_k=cfg.csls_k,

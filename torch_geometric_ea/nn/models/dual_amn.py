@@ -10,7 +10,7 @@ from ..conv import ProxyMatchingConv, RelationalAttentionConv
 from ..functional import fixed_sparse_product, normalize_rows
 from ..layout import RelationalLayout, relational_layout
 
-__all__ = ['DualAMN', 'dual_amn_graph']
+__all__ = ['DualAMN', 'dual_amn_graph', 'SparseMean']
 
 
 def _row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> Tensor:
@@ -93,9 +93,9 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
       the merged edges typed by their set;
     - ``ent_avg`` :math:`(N, N)` :class:`SparseMean`: uniform mean over
       each entity and its distinct neighbours;
-    - ``rel_avg`` :math:`(N, 2R)` :class:`SparseMean`: uniform mean over the distinct
-      relations of each entity's outgoing edges (head of :math:`r`: row
-      :math:`r`; tail of :math:`r`: row :math:`r + R`).
+    - ``rel_avg`` :math:`(N, 2R)` :class:`SparseMean`: uniform mean over
+      the distinct relations of each entity's outgoing edges (head of
+      :math:`r`: row :math:`r`; tail of :math:`r`: row :math:`r + R`).
     """
     n, num_rel = int(num_nodes), 2 * int(num_relations)
     head, tail = edge_index
