@@ -39,7 +39,7 @@ ENTRIES = {
     # grow with the training links to keep about the paper's 5 steps per
     # epoch; the loss scores 4,096 random candidates, and only their rows
     # and the batch's go through the proxy layers. At 1M, one epoch, 64
-    # channels (a training step peaks near 15 GiB; 128 would not fit in
+    # channels (the run peaks at 19.2 GiB with them; 128 would not fit in
     # 24) and evaluation on 20,000 sampled test links.
     'dual-amn:scale': dict(
         model='dual-amn', args=['--set', 'candidates=random', '--set',
