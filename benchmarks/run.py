@@ -144,6 +144,11 @@ def rows(record: Dict) -> List[Dict]:
                   history[0]['epochs']), ('semi', *final)]
     else:
         parts = [('', *final)]
+    if record['config'].get('literal'):  # Dual-AMN (Lit): each channel alone too
+        extra = record['extra_metrics']
+        lit = [('lit ' + v if v else 'lit', *rest) for v, *rest in parts]
+        parts = [('names', extra['names'], 0.0, 0),
+                 ('structure', extra['structure'], *final[1:])] + lit
     out = []
     for variant, m, train_s, num_epochs in parts:
         csls = m.get('extra_metrics', {}).get('csls', {}).get('src->tgt')
@@ -165,8 +170,14 @@ def rows(record: Dict) -> List[Dict]:
 def label(entry: str, variant: str) -> str:
     r"""``dual-amn``, ``dual-amn (semi)``, ``rdgcn (names)``, ..."""
     base, _, sub = entry.partition(':')
+    if variant == 'names':
+        return 'names only (offline encoder)'
+    if variant == 'structure':
+        return f'{base} (lit, structure only)'
     if variant == 'semi':
         return f'{base} (semi)'
+    if variant.startswith('lit '):  # 'lit basic', 'lit semi'
+        return f'{base} (lit, {variant[4:]})'
     return f'{base} ({sub})' if sub and sub != 'semi' else base
 
 
@@ -199,7 +210,7 @@ def table(records: List[Dict], command: str, phases: bool = False) -> str:
              '|---' * head.count('|') + '|']
     for r in records:
         for row in rows(r):
-            paper = paper_hits1(r['entry'], r['run'], row['variant'] == 'semi')
+            paper = paper_hits1(r['entry'], r['run'], row['variant'])
             cells = [label(r['entry'], row['variant']), r['run'], r['seed']]
             cells += [_cell(row[k], 3) for k in COLUMNS[:5]]
             cells += [_cell(paper, 3), row['not as in the paper']]

@@ -220,3 +220,20 @@ def test_scale_entry_passes_its_settings_per_size_and_tabulates_phases(tmp_path,
     assert lines[2].endswith('| evaluate s | whole run s | record |')
     assert lines[2].count('|') == lines[3].count('|') == lines[4].count('|')
     assert lines[4].split(' | ')[-5:-1] == ['10', '60', '40', '1011']
+
+
+def test_literal_run_tabulates_each_channel_and_the_papers_lit_number():
+    run = load('run')
+    lit = record('dual-amn:lit', 'dual-amn', 'dbp15k/fr_en', 0.90, semi=True,
+                 literal=True)
+    lit['extra_metrics'] = {'names': {'src->tgt': metrics(0.88), 'tgt->src': metrics(0.87)},
+                            'structure': {'src->tgt': metrics(0.75),
+                                          'tgt->src': metrics(0.74)}}
+    lines = run.table([lit], '').splitlines()
+    body = [line.split(' | ') for line in lines[4:]]
+    assert [b[0] for b in body] == ['| names only (offline encoder)',
+                                    '| dual-amn (lit, structure only)',
+                                    '| dual-amn (lit, basic)',
+                                    '| dual-amn (lit, semi)']
+    assert [b[3] for b in body] == ['0.880', '0.750', '0.900', '0.980']
+    assert [b[8] for b in body] == ['-', '0.756', '-', '0.954']

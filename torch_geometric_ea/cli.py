@@ -65,6 +65,8 @@ def build_config(model: str, args) -> Any:
     r"""The model's config: its defaults (the paper's), then the named
     command-line options it has, then ``--set key=value`` pairs."""
     config_cls, _ = MODELS[model]
+    if getattr(args, 'literal', None) and model != 'dual-amn':
+        raise SystemExit(f"--literal is a Dual-AMN option (got --model {model})")
     overrides = {f.name: getattr(args, f.name) for f in fields(config_cls)
                  if getattr(args, f.name, None) is not None}
     for item in args.set or []:
@@ -171,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--semi-epochs', type=int)
     train.add_argument('--batch-size', type=int)
     train.add_argument('--lr', type=float)
+    train.add_argument('--literal', action='store_true', default=None,
+                       help='Dual-AMN (Lit): rank by structure plus name '
+                       'similarity (offline n-gram name encoder)')
     train.add_argument('--negatives', choices=['all', 'other'],
                        help="loss candidates: all entities (paper) or the "
                        "other KG's only")

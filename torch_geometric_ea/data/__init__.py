@@ -45,7 +45,9 @@ from torch_geometric_ea.data.datasets import (
 from torch_geometric_ea.data.synthetic import synthetic_pair, two_views
 from torch_geometric_ea.data.ogb import ogb_pair, read_ogb_kg
 from torch_geometric_ea.data.names import (
+    NGramNameEncoder,
     char_ngrams,
+    encode_names,
     hashed_ngram_features,
     name_features,
     transliterator,
@@ -96,6 +98,8 @@ __all__ = [
     'ogb_pair',
     'read_ogb_kg',
     # names
+    'NGramNameEncoder',
+    'encode_names',
     'name_features',
     'hashed_ngram_features',
     'char_ngrams',

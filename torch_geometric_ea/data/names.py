@@ -9,7 +9,7 @@ computed from the names alone, and compare names by shared character
 n-grams, so they carry most signal for pairs of KGs in one script.
 """
 import hashlib
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -18,9 +18,10 @@ from torch_geometric.data import HeteroData
 from torch_geometric_ea.data.pair import SRC, TGT, entity_names
 
 __all__ = ['transliterator', 'char_ngrams', 'hashed_ngram_features',
-           'name_features']
+           'name_features', 'NGramNameEncoder', 'encode_names']
 
 Transliterate = Union[bool, Callable[[str], str]]
+NameEncoder = Callable[[List[str]], object]
 
 
 def transliterator() -> Callable[[str], str]:
@@ -115,6 +116,71 @@ def hashed_ngram_features(names: Iterable[str], dim: int = 300,
     return torch.nn.functional.normalize(out, dim=-1)
 
 
+class NGramNameEncoder:
+    r"""The default, offline name encoder: each name transliterated to
+    Latin script (:func:`transliterator`) and embedded as
+    :func:`hashed_ngram_features`. Any callable from a list of names to a
+    :math:`(\text{len(names)}, D)` array can stand in for it, for example
+    ``SentenceTransformer(...).encode``.
+
+    Args:
+        dim (int, optional): The feature size. (default: :obj:`300`)
+        ngram (Tuple[int, int], optional): The smallest and largest
+            :math:`n`. (default: :obj:`(2, 3)`)
+        transliterate (bool or Callable, optional): :obj:`True` for
+            :func:`transliterator`, :obj:`False` to keep the characters, or a
+            function from name to name. (default: :obj:`True`)
+    """
+    def __init__(self, dim: int = 300, ngram: Tuple[int, int] = (2, 3),
+                 transliterate: Transliterate = True):
+        self.dim, self.ngram = dim, ngram
+        self.convert = _resolve(transliterate)
+
+    def __call__(self, names: Sequence[str]) -> Tensor:
+        return hashed_ngram_features((self.convert(n) for n in names),
+                                     self.dim, self.ngram)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(dim={self.dim}, ngram={self.ngram})'
+
+
+def encode_names(data: HeteroData, encoder: Optional[NameEncoder] = None, *,
+                 union: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    r"""Name vectors of both KGs of a pair, :math:`L_2`-normalised row by row
+    (names the encoder maps to zero vectors stay zero).
+
+    The names are ``data[side].name`` where the pair has labels, else the
+    readable local names of the URIs (see
+    :func:`~torch_geometric_ea.data.entity_names`).
+
+    Args:
+        data (HeteroData): A KG pair.
+        encoder (Callable, optional): Maps a list of names to a
+            :math:`(\text{len(names)}, D)` tensor or array; the default is
+            :class:`NGramNameEncoder`. (default: :obj:`None`)
+        union (bool, optional): If set to :obj:`True`, returns one matrix in
+            the node order of :func:`~torch_geometric_ea.data.to_union`.
+            (default: :obj:`False`)
+    """
+    encoder = encoder or NGramNameEncoder()
+    xs = []
+    for side in (SRC, TGT):
+        names = entity_names(data, side)
+        x = torch.as_tensor(encoder(names), dtype=torch.float)
+        if x.dim() != 2 or x.size(0) != len(names):
+            raise ValueError(f"the name encoder {encoder!r} returned shape "
+                             f"{tuple(x.shape)} for {len(names)} '{side}' "
+                             f"names; expected ({len(names)}, D)")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"the name encoder {encoder!r} returned "
+                             f"non-finite values for the '{side}' names")
+        xs.append(torch.nn.functional.normalize(x, dim=-1))
+    if xs[0].size(1) != xs[1].size(1):
+        raise ValueError(f"the name encoder gave {xs[0].size(1)} columns for "
+                         f"'src' and {xs[1].size(1)} for 'tgt'")
+    return torch.cat(xs) if union else (xs[0], xs[1])
+
+
 def name_features(data: HeteroData, dim: int = 300,
                   ngram: Tuple[int, int] = (2, 3), *, union: bool = False,
                   transliterate: Transliterate = True
@@ -147,9 +213,5 @@ def name_features(data: HeteroData, dim: int = 300,
         :math:`(N_2, \text{dim})`, or with ``union`` one
         :math:`(N_1 + N_2, \text{dim})` matrix.
     """
-    convert = _resolve(transliterate)
-    xs = []
-    for side in (SRC, TGT):
-        names: Sequence[str] = entity_names(data, side)
-        xs.append(hashed_ngram_features((convert(n) for n in names), dim, ngram))
-    return torch.cat(xs) if union else (xs[0], xs[1])
+    return encode_names(data, NGramNameEncoder(dim, ngram, transliterate),
+                        union=union)

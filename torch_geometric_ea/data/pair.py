@@ -213,7 +213,10 @@ def union_to_local(index: Tensor, data: HeteroData) -> Tuple[Tensor, Tensor]:
 
 
 def entity_names(data: HeteroData, side: str, readable: bool = True) -> List[str]:
-    r"""Entity names of one side (``'src'`` or ``'tgt'``): readable local
-    names, or the full URIs with ``readable=False``."""
+    r"""Entity names of one side (``'src'`` or ``'tgt'``): the labels in
+    ``data[side].name`` where the pair has them, else the readable local
+    names of the URIs, or the full URIs with ``readable=False``."""
+    if readable and 'name' in data[side]:
+        return list(data[side].name)
     uris = data[side].uri
     return [local_name(u) for u in uris] if readable else list(uris)

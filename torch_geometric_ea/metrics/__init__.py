@@ -5,6 +5,7 @@ from .ranking import rank_of_true, rank_metrics, evaluate_alignment
 from .matching import mutual_nearest_neighbours
 from .distance import evaluate_alignment_distance
 from .decoding import sinkhorn_potentials, hungarian_matching
+from .literal import fuse_literal
 
 __all__ = [
     'csls_neighbourhood',
@@ -16,4 +17,5 @@ __all__ = [
     'mutual_nearest_neighbours',
     'sinkhorn_potentials',
     'hungarian_matching',
+    'fuse_literal',
 ]

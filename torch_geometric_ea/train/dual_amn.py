@@ -11,8 +11,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
+from torch_geometric_ea.data.names import NGramNameEncoder, NameEncoder, encode_names
 from torch_geometric_ea.data.pair import to_union
-from torch_geometric_ea.metrics import evaluate_alignment, mutual_nearest_neighbours
+from torch_geometric_ea.metrics import (
+    evaluate_alignment,
+    fuse_literal,
+    mutual_nearest_neighbours,
+)
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
 from torch_geometric_ea.train.common import TrainResult, process_group
@@ -42,7 +47,15 @@ class DualAMNConfig:
     the run's seed), ranked among themselves, instead of all of them: on
     million-entity pairs the two passes over all test links cost hours.
     Hits@k among fewer candidates is higher, so such figures are labelled
-    with it; bootstrapping still pools all test entities."""
+    with it; bootstrapping still pools all test entities.
+
+    ``literal`` is Dual-AMN (Lit): evaluation and bootstrapping rank by the
+    structure similarity plus ``literal_weight`` times the entity names'
+    similarity (:func:`~torch_geometric_ea.metrics.fuse_literal`), with
+    names embedded by the run's name encoder (default
+    :class:`~torch_geometric_ea.data.NGramNameEncoder` with ``name_dim``
+    columns). The structure-only and the name-only metrics go to
+    ``result.extra_metrics['structure']`` and ``['names']``."""
     channels: int = 128
     num_layers: int = 2
     num_proxies: int = 64
@@ -68,6 +81,9 @@ class DualAMNConfig:
     decodings: str = ''
     sinkhorn_tau: float = 0.02
     sinkhorn_iters: int = 10
+    literal: bool = False
+    literal_weight: float = 1.0
+    name_dim: int = 300
     seed: int = 0
 
 
@@ -152,7 +168,8 @@ def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
 
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                    progress: bool = True,
-                   callback: Optional[Callable[[str, Dict], None]] = None
+                   callback: Optional[Callable[[str, Dict], None]] = None,
+                   name_encoder: Optional[NameEncoder] = None
                    ) -> TrainResult:
     r"""Trains Dual-AMN on a KG pair with its train links, evaluates on its
     test links with CSLS, and with ``config.semi`` runs the bootstrapping
@@ -172,6 +189,10 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         progress (bool, optional): Show progress bars. (default: :obj:`True`)
         callback (callable, optional): Called as ``callback(stage, info)``
             after each round with its metrics.
+        name_encoder (callable, optional): With ``config.literal``, maps a
+            list of entity names to vectors (see
+            :func:`~torch_geometric_ea.data.encode_names`); the default is
+            the offline :class:`~torch_geometric_ea.data.NGramNameEncoder`.
     """
     cfg = config or DualAMNConfig()
     decodings = [name for name in cfg.decodings.split(',') if name]
@@ -209,6 +230,12 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         num_nodes=union.num_nodes, num_relations=union.num_relations,
         channels=cfg.channels, num_layers=cfg.num_layers,
         num_proxies=cfg.num_proxies, dropout=cfg.dropout))
+    names = None
+    if cfg.literal:
+        names = encode_names(data, name_encoder or NGramNameEncoder(cfg.name_dim),
+                             union=True)
+        result.extra_metrics['names'] = evaluate_alignment(
+            names, names, eval_pairs, csls_k=cfg.csls_k)
     timings['prepare'] = time.perf_counter() - t0
 
     pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
@@ -256,12 +283,18 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                 else pool_src[:0])
         rows, eval_local, pool = rows_to_embed(eval_pairs, pool)
         emb = result.embed(rows)
+        if names is not None:
+            result.extra_metrics['structure'] = evaluate_alignment(
+                emb, emb, eval_local, csls_k=cfg.csls_k)
+            emb = fuse_literal(emb, names[rows], cfg.literal_weight)
         metrics = evaluate_alignment(emb, emb, eval_local, csls_k=cfg.csls_k)
         timings['evaluate'] += time.perf_counter() - t
         info = dict(round=round_, epochs=epochs, loss=losses[-1] if losses else float('nan'),
                     losses=losses,
                     train_pairs=train_pairs.size(1), train_seconds=train_seconds,
                     **metrics)
+        if names is not None:
+            info['structure'] = result.extra_metrics['structure']
         result.history.append(info)
         if callback is not None:
             callback('round', info)
