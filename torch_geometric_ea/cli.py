@@ -1,4 +1,14 @@
-r"""Command line: ``python -m torch_geometric_ea train ...``."""
+r"""Command line: ``python -m torch_geometric_ea {train,align,evaluate,analyze} ...``.
+
+- ``train``: a model on a benchmark (or synthetic) pair, evaluated on its
+  test links.
+- ``align``: two KGs of one's own (triple TSVs and a seed-link TSV):
+  train, save, and write the predicted alignment and top-k candidates; or
+  with ``--checkpoint`` only predict with a saved model.
+- ``evaluate``: a saved model's Hits@k and MRR on the pair's test links or
+  on a link TSV.
+- ``analyze``: relation importance and Hits@1 by degree of a saved model.
+"""
 import argparse
 import json
 import logging
@@ -136,6 +146,144 @@ def _train(args) -> int:
     return 0
 
 
+def _emit(args, out: dict, lines: List[str]):
+    r"""Prints ``out`` as one JSON line with ``--json``, else ``lines``."""
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print('\n'.join(lines))
+
+
+def _metric_lines(metrics: dict) -> List[str]:
+    return [f"{d}: Hits@1 {m['hits@1']:.4f}  Hits@10 {m['hits@10']:.4f}  "
+            f"MRR {m['mrr']:.4f}" for d, m in metrics.items()]
+
+
+def _pair_for(args):
+    r"""The KG pair an ``align``/``evaluate``/``analyze`` command names:
+    triple TSVs, a benchmark dataset, or none (the checkpoint's own). Bad
+    files end the command with their error (file, line, problem)."""
+    try:
+        return _read_pair(args)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}')
+
+
+def _read_pair(args):
+    from torch_geometric_ea.data import from_tsv
+    if args.checkpoint and not osp.exists(args.checkpoint):
+        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint")
+    if getattr(args, 'triples1', None) or getattr(args, 'triples2', None):
+        if not (args.triples1 and args.triples2):
+            raise SystemExit("give both --triples1 and --triples2")
+        if not args.checkpoint and not args.seeds:
+            raise SystemExit("training needs --seeds (a TSV of known links)")
+        return from_tsv(args.triples1, args.triples2, train_links=args.seeds,
+                        test_links=getattr(args, 'test_links', None))
+    if getattr(args, 'dataset', None):
+        seed = args.seed
+        if args.checkpoint:  # the split the model was trained with
+            seed = torch.load(args.checkpoint, weights_only=True)['config'].get('seed', 0)
+        return load_pair(args.dataset, args.pair, args.root, seed)
+    return None
+
+
+def _align(args) -> int:
+    from torch_geometric_ea.align import Aligner
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    t = time.perf_counter()
+    data = _pair_for(args)
+    if args.checkpoint:
+        aligner = Aligner.load(args.checkpoint, data)
+    else:
+        if data is None:
+            raise SystemExit("give --triples1, --triples2 and --seeds to train, "
+                             "or --checkpoint to reuse a saved model")
+        aligner = Aligner.fit(data, args.model, build_config(args.model, args),
+                              progress=not args.json)
+        aligner.save(osp.join(args.out, 'model.pt'))
+    candidates = aligner.candidates(args.k, decoder=args.decoder,
+                                    progress=not args.json)
+    os.makedirs(args.out, exist_ok=True)
+    alignment = osp.join(args.out, 'alignment.tsv')
+    ranked = osp.join(args.out, 'candidates.tsv')
+    candidates.write_tsv(alignment, aligner.data, top=1)
+    candidates.write_tsv(ranked, aligner.data)
+    out = dict(model=aligner.model_name, pairs=int(candidates.source.numel()),
+               k=int(candidates.target.size(1)), decoder=args.decoder,
+               alignment=alignment, candidates=ranked,
+               checkpoint=args.checkpoint or osp.join(args.out, 'model.pt'),
+               metrics=aligner.metrics, seconds=time.perf_counter() - t)
+    lines = [f"{out['pairs']} predicted links ({args.decoder}) -> {alignment}",
+             f"top-{out['k']} candidates per entity -> {ranked}",
+             f"model -> {out['checkpoint']}"]
+    if aligner.metrics and aligner.data['src', 'link', 'tgt'].test_mask.any():
+        lines = _metric_lines(aligner.metrics) + lines
+    _emit(args, out, lines)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from torch_geometric_ea.align import Aligner
+    from torch_geometric_ea.data.io import read_str_links
+    aligner = Aligner.load(args.checkpoint, _pair_for(args))
+    links = None
+    if args.links:
+        data = aligner.data
+        vocab = tuple({u: i for i, u in enumerate(data[s].uri)} for s in ('src', 'tgt'))
+        rows = read_str_links(args.links, vocab, ('KG1 of the checkpoint',
+                                                  'KG2 of the checkpoint')).rows
+        links = torch.tensor([[vocab[0][a] for a, _ in rows],
+                              [vocab[1][b] for _, b in rows]], dtype=torch.long).view(2, -1)
+    metrics = aligner.evaluate(links, csls_k=args.csls_k, decoding=args.decoding)
+    _emit(args, dict(checkpoint=args.checkpoint, links=args.links or 'test links',
+                     **metrics), _metric_lines(metrics))
+    return 0
+
+
+def _analyze(args) -> int:
+    from torch_geometric_ea.align import Aligner
+    from torch_geometric_ea.analysis import (
+        hits_by_degree,
+        plot_hits_by_degree,
+        relation_importance_table,
+    )
+    aligner = Aligner.load(args.checkpoint, _pair_for(args))
+    if aligner.model_name != 'dual-amn':
+        raise SystemExit("relation importance needs a Dual-AMN model "
+                         f"(got {aligner.model_name})")
+    table = relation_importance_table(aligner.model, aligner.data)
+    series = {'structure': hits_by_degree(*aligner.embed(literal=False), aligner.data)}
+    if aligner.literal:
+        series['structure + names'] = hits_by_degree(*aligner.embed(), aligner.data)
+    out = dict(most_important=table[:args.top], least_important=table[-args.top:],
+               hits_by_degree=series)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(osp.join(args.out, 'analysis.json'), 'w') as f:
+            json.dump(dict(out, relations=table), f, indent=1)
+        try:
+            plot_hits_by_degree(series, osp.join(args.out, 'hits_by_degree.png'))
+        except ImportError:
+            print('matplotlib is not installed: no plot', file=sys.stderr)
+    lines = ['most important relations (I_r = v . h_r):']
+    lines += [f"  {r['importance']:+.3f}  KG{r['kg']}  {r['relation']}"
+              f"{' (inverse)' if r['direction'] == 'inverse' else ''}"
+              for r in out['most_important']]
+    lines.append('least important relations:')
+    lines += [f"  {r['importance']:+.3f}  KG{r['kg']}  {r['relation']}"
+              f"{' (inverse)' if r['direction'] == 'inverse' else ''}"
+              for r in out['least_important']]
+    lines.append('Hits@1 by source entity degree:')
+    lines.append('| degree | links | ' + ' | '.join(series) + ' |')
+    lines.append('|---' * (2 + len(series)) + '|')
+    for i, row in enumerate(series['structure']):
+        lines.append(f"| {row['degree']} | {row['links']} | " + ' | '.join(
+            f"{rows[i]['hits@1']:.3f}" for rows in series.values()) + ' |')
+    _emit(args, out, lines)
+    return 0
+
+
 def _init_distributed(model: str) -> int:
     r"""Joins the process group that ``torchrun`` describes in the
     environment (``WORLD_SIZE`` above 1) with the gloo backend (training
@@ -191,7 +339,66 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--json', action='store_true',
                        help='print the results as JSON, no progress bars')
     train.set_defaults(func=_train)
+
+    align = sub.add_parser('align', help='align two KGs of your own: train on '
+                           'seed links (or load --checkpoint) and write the '
+                           'predicted alignment and top-k candidates')
+    _pair_options(align)
+    align.add_argument('--seeds', help='TSV of known links (name1<TAB>name2)')
+    align.add_argument('--test-links', help='TSV of held-out links to report '
+                       'Hits@k on (optional)')
+    align.add_argument('--model', default='dual-amn', choices=sorted(MODELS))
+    align.add_argument('--epochs', type=int)
+    align.add_argument('--semi', action='store_true', default=None,
+                       help='bootstrapping rounds over the unlinked entities')
+    align.add_argument('--literal', action='store_true', default=None,
+                       help='rank by structure plus name similarity')
+    align.add_argument('--set', action='append', metavar='KEY=VALUE',
+                       help="any field of the model's config (repeatable)")
+    align.add_argument('-k', '--k', type=int, default=10,
+                       help='candidates per entity (default: 10)')
+    align.add_argument('--decoder', default='greedy',
+                       choices=['greedy', 'mutual', 'hungarian'],
+                       help='predicted partner: best candidate (greedy), only '
+                       'mutual best candidates, or one-to-one (hungarian)')
+    align.add_argument('--out', required=True,
+                       help='writes alignment.tsv, candidates.tsv (and model.pt)')
+    align.add_argument('--threads', type=int, help='torch threads')
+    align.set_defaults(func=_align)
+
+    evaluate = sub.add_parser('evaluate', help="a saved model's Hits@k and MRR")
+    _pair_options(evaluate, checkpoint_required=True)
+    evaluate.add_argument('--links', help='TSV of links to evaluate on '
+                          '(default: the test links of the pair)')
+    evaluate.add_argument('--csls-k', type=int, default=10)
+    evaluate.add_argument('--decoding', default='csls',
+                          choices=['csls', 'sinkhorn', 'hungarian'])
+    evaluate.set_defaults(func=_evaluate)
+
+    analyze = sub.add_parser('analyze', help="relation importance and Hits@1 by "
+                             "degree of a saved Dual-AMN")
+    _pair_options(analyze, checkpoint_required=True)
+    analyze.add_argument('--top', type=int, default=10,
+                         help='relations listed at each end (default: 10)')
+    analyze.add_argument('--out', help='writes analysis.json and hits_by_degree.png')
+    analyze.set_defaults(func=_analyze)
     return parser
+
+
+def _pair_options(parser: argparse.ArgumentParser, checkpoint_required: bool = False):
+    r"""Where a command's KG pair comes from: the checkpoint, triple TSVs,
+    or a benchmark dataset (for checkpoints of ``train --out``)."""
+    parser.add_argument('--checkpoint', required=checkpoint_required,
+                        help='a model.pt of align (holds its pair) or of train '
+                        '--out (give --dataset and --pair too)')
+    parser.add_argument('--triples1', help='KG1 triples TSV (head, relation, tail)')
+    parser.add_argument('--triples2', help='KG2 triples TSV')
+    parser.add_argument('--dataset', help='a benchmark dataset (as for train)')
+    parser.add_argument('--pair', help='its pair, e.g. zh_en')
+    parser.add_argument('--root', default='data', help='dataset folder')
+    parser.add_argument('--seed', type=int, default=0, help='split seed')
+    parser.add_argument('--json', action='store_true',
+                        help='print one JSON object, no progress bars')
 
 
 def _versions() -> dict:

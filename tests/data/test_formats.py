@@ -271,4 +271,7 @@ def test_from_tsv_split_files(tmp_path):
     with pytest.raises(ValueError, match='not both'):
         from_tsv(p['kg1'], p['kg2'], p['train'], test_links=p['test'])
     with pytest.raises(ValueError, match="give 'links', or"):
-        from_tsv(p['kg1'], p['kg2'], train_links=p['train'])
+        from_tsv(p['kg1'], p['kg2'], test_links=p['test'])
+    seeds_only = from_tsv(p['kg1'], p['kg2'], train_links=p['train'])
+    assert named_links(seeds_only, 'train') == OPENEA_LINKS[:2]
+    assert not seeds_only[LINK].test_mask.any() and not seeds_only[LINK].val_mask.any()

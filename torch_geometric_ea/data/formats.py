@@ -290,8 +290,11 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
     links whose names occur in the triples.
 
     Give either ``links`` (all links, split at random by ``train_ratio``,
-    ``val_ratio`` and ``seed``) or ``train_links`` and ``test_links`` (and
-    optionally ``val_links``) as a fixed split.
+    ``val_ratio`` and ``seed``) or ``train_links`` (and optionally
+    ``val_links`` and ``test_links``) as a fixed split. With
+    ``train_links`` alone, every link is a seed link: the setting of
+    aligning two KGs of one's own, where the rest is unknown (evaluation
+    figures are then NaN).
 
     Args:
         triples_1 (str): KG1 triples file.
@@ -314,8 +317,9 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
              if path is not None}
     if links is not None and fixed:
         raise ValueError("give either 'links' or the split files, not both")
-    if links is None and not {'train', 'test'} <= set(fixed):
-        raise ValueError("give 'links', or 'train_links' and 'test_links'")
+    if links is None and 'train' not in fixed:
+        raise ValueError("give 'links', or 'train_links' (and optionally "
+                         "'val_links' and 'test_links')")
     triples = [read_str_triples(p) for p in (triples_1, triples_2)]
     vocab = [_vocabulary(t) for t in triples]
     report = {str(triples_1): triples[0], str(triples_2): triples[1]}
@@ -330,6 +334,8 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
         rows = concat_links(parts)
         split = torch.cat([torch.full((len(p.rows),), i)
                            for i, p in enumerate(parts)])
-        masks = {f'{s}_mask': split == i for i, s in enumerate(fixed)}
+        order = list(fixed)  # a split without a file has an all-False mask
+        masks = {f'{s}_mask': (split == order.index(s)) if s in fixed
+                 else torch.zeros(len(rows), dtype=torch.bool) for s in SPLITS}
     data = _name_pair(triples, vocab, rows, masks)
     return _finish(data, triples, report)

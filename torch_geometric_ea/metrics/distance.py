@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_ea.metrics.ranking import (
+    no_links_metrics,
     DEFAULT_TIE_ATOL,
     _check_test_links,
     _realistic_rank,
@@ -113,6 +114,8 @@ def evaluate_alignment_distance(
     _check_test_links(test_links)
     if p < 1:
         raise ValueError(f"'p' must be at least 1 (got {p})")
+    if test_links.size(1) == 0:  # seed links only: undefined, NaN
+        return no_links_metrics(ks)
     x = src_emb[test_links[0]].contiguous()
     y = tgt_emb[test_links[1]].contiguous()
     _check_pair(x, y)

@@ -209,6 +209,14 @@ def rank_metrics(
     return out
 
 
+def no_links_metrics(ks: Sequence[int] = (1, 5, 10)) -> Dict[str, Dict[str, float]]:
+    r"""The metrics of an evaluation without test links (a pair with seed
+    links only): every figure NaN, undefined rather than zero."""
+    nan = float('nan')
+    one = dict({f'hits@{k}': nan for k in ks}, mrr=nan)
+    return {'src->tgt': dict(one), 'tgt->src': dict(one)}
+
+
 def _check_test_links(test_links: Tensor):
     r"""Raises unless ``test_links`` is :math:`(2, L)` and one-to-one."""
     if test_links.dim() != 2 or test_links.size(0) != 2:
@@ -269,7 +277,8 @@ def evaluate_alignment(
 
     Returns:
         Dict[str, Dict[str, float]]: The metrics of :func:`rank_metrics` under
-        :obj:`'src->tgt'` and :obj:`'tgt->src'`.
+        :obj:`'src->tgt'` and :obj:`'tgt->src'`; NaN without test links
+        (:math:`L = 0`).
 
     Shapes:
         - **inputs:** :math:`(N_s, D)`, :math:`(N_t, D)`, :math:`(2, L)`
@@ -279,6 +288,8 @@ def evaluate_alignment(
         share two chunked passes over the :math:`L \times L` scores.
     """
     _check_test_links(test_links)
+    if test_links.size(1) == 0:
+        return no_links_metrics(ks)
 
     x = F.normalize(src_emb[test_links[0]], dim=-1)
     y = F.normalize(tgt_emb[test_links[1]], dim=-1)

@@ -175,7 +175,9 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     test links with CSLS, and with ``config.semi`` runs the bootstrapping
     rounds: embed, pair the still-unaligned test entities that are mutual
     CSLS nearest neighbours, add them to the training pairs, train
-    ``semi_epochs`` more epochs.
+    ``semi_epochs`` more epochs. A pair without test links (seed links
+    only) pools every entity without a link instead, and its metrics are
+    NaN.
 
     Inside a :mod:`torch.distributed` process group (e.g. launched by
     ``torchrun``), every process runs the whole encoder and its share of
@@ -238,7 +240,13 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             names, names, eval_pairs, csls_k=cfg.csls_k)
     timings['prepare'] = time.perf_counter() - t0
 
-    pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
+    if test_pairs.size(1) > 0:  # benchmark pairs pool their test entities
+        pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
+    else:  # seed links only: any entity without a link may have a partner
+        free = torch.ones(union.num_nodes, dtype=torch.bool)
+        free[train_pairs.reshape(-1)] = False
+        pool_src = (free & (union.node_type == 0)).nonzero().view(-1)
+        pool_tgt = (free & (union.node_type == 1)).nonzero().view(-1)
     rounds = 1 + (cfg.semi_rounds if cfg.semi else 0)
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
     for round_ in range(rounds):

@@ -1,0 +1,137 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from torch_geometric_ea import Aligner
+from torch_geometric_ea.cli import main
+from torch_geometric_ea.data import from_tsv
+
+# Two small KGs written by hand: Russian names in Cyrillic, and an English
+# KG with romanised names. Four seed links; the test expects the other
+# eight entities to be aligned.
+KG1 = """\
+Москва\tстолица\tРоссия
+Санкт-Петербург\tгород_в\tРоссия
+Пушкин\tродился_в\tМосква
+Пушкин\tумер_в\tСанкт-Петербург
+Толстой\tродился_в\tЯсная_Поляна
+Ясная_Поляна\tнаходится_в\tРоссия
+Чехов\tродился_в\tТаганрог
+Таганрог\tнаходится_в\tРоссия
+Достоевский\tродился_в\tМосква
+Достоевский\tумер_в\tСанкт-Петербург
+Толстой\tавтор\tВойна_и_мир
+Достоевский\tавтор\tИдиот
+Чехов\tавтор\tЧайка
+"""
+KG2 = """\
+Moskva\tcapital_of\tRossiya
+Saint_Petersburg\tcity_in\tRossiya
+Pushkin\tborn_in\tMoskva
+Pushkin\tdied_in\tSaint_Petersburg
+Tolstoy\tborn_in\tYasnaya_Polyana
+Yasnaya_Polyana\tlocated_in\tRossiya
+Chekhov\tborn_in\tTaganrog
+Taganrog\tlocated_in\tRossiya
+Dostoevsky\tborn_in\tMoskva
+Dostoevsky\tdied_in\tSaint_Petersburg
+Tolstoy\tauthor_of\tVoyna_i_mir
+Dostoevsky\tauthor_of\tThe_Idiot
+Chekhov\tauthor_of\tChayka
+"""
+SEEDS = [('Россия', 'Rossiya'), ('Москва', 'Moskva'), ('Пушкин', 'Pushkin'),
+         ('Толстой', 'Tolstoy')]
+EXPECTED = sorted([
+    ('Санкт-Петербург', 'Saint_Petersburg'), ('Ясная_Поляна', 'Yasnaya_Polyana'),
+    ('Чехов', 'Chekhov'), ('Таганрог', 'Taganrog'), ('Достоевский', 'Dostoevsky'),
+    ('Война_и_мир', 'Voyna_i_mir'), ('Идиот', 'The_Idiot'), ('Чайка', 'Chayka')])
+SMALL = ['--set', 'channels=16', '--set', 'num_proxies=4', '--set', 'lr=0.01',
+         '--epochs', '10', '--literal', '--json']
+
+
+@pytest.fixture
+def kgs(tmp_path):
+    (tmp_path / 'kg1.tsv').write_text(KG1, encoding='utf-8')
+    (tmp_path / 'kg2.tsv').write_text(KG2, encoding='utf-8')
+    (tmp_path / 'seeds.tsv').write_text(
+        ''.join(f'{a}\t{b}\n' for a, b in SEEDS), encoding='utf-8')
+    (tmp_path / 'truth.tsv').write_text(
+        ''.join(f'{a}\t{b}\n' for a, b in EXPECTED), encoding='utf-8')
+    return tmp_path
+
+
+def read_tsv(path):
+    with open(path, encoding='utf-8') as f:
+        return list(csv.reader(f, delimiter='\t'))
+
+
+def test_align_two_hand_written_kgs_end_to_end(kgs, capsys):
+    out = kgs / 'out'
+    assert main(['align', '--triples1', str(kgs / 'kg1.tsv'), '--triples2',
+                 str(kgs / 'kg2.tsv'), '--seeds', str(kgs / 'seeds.tsv'),
+                 '--out', str(out), '-k', '3'] + SMALL) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary['pairs'] == 8 and summary['k'] == 3
+
+    alignment = read_tsv(out / 'alignment.tsv')
+    assert alignment[0] == ['source', 'target', 'score', 'rank']
+    assert sorted((s, t) for s, t, _, _ in alignment[1:]) == EXPECTED
+    assert {r for *_, r in alignment[1:]} == {'1'}
+    candidates = read_tsv(out / 'candidates.tsv')[1:]
+    assert len(candidates) == 8 * 3
+    assert [r for *_, r in candidates[:3]] == ['1', '2', '3']
+    scores = [float(s) for _, _, s, _ in candidates[:3]]
+    assert scores == sorted(scores, reverse=True)
+    seeds = {a for a, _ in SEEDS} | {b for _, b in SEEDS}
+    assert not seeds & {name for row in candidates for name in row[:2]}
+
+    # the checkpoint holds model and pair: align and evaluate reuse it
+    again = kgs / 'again'
+    assert main(['align', '--checkpoint', str(out / 'model.pt'), '--out',
+                 str(again), '--decoder', 'hungarian', '--json']) == 0
+    capsys.readouterr()
+    assert sorted((s, t) for s, t, _, _ in read_tsv(again / 'alignment.tsv')[1:]) \
+        == EXPECTED
+    assert main(['evaluate', '--checkpoint', str(out / 'model.pt'), '--links',
+                 str(kgs / 'truth.tsv'), '--json']) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics['src->tgt']['hits@1'] == 1.0
+
+
+def test_python_api_fits_saves_and_loads(kgs, tmp_path):
+    from torch_geometric_ea.train import DualAMNConfig
+    data = from_tsv(kgs / 'kg1.tsv', kgs / 'kg2.tsv', train_links=kgs / 'seeds.tsv')
+    config = DualAMNConfig(channels=16, num_proxies=4, lr=0.01, epochs=10,
+                           literal=True)
+    aligner = Aligner.fit(data, config=config, progress=False)
+    aligner.save(tmp_path / 'm.pt')
+    loaded = Aligner.load(tmp_path / 'm.pt')
+    for a, b in zip(aligner.embed(), loaded.embed()):
+        assert torch.allclose(a, b)
+    found = loaded.candidates(k=2)
+    assert sorted((data['src'].uri[s], data['tgt'].uri[t]) for s, t in
+                  zip(found.source.tolist(), found.target[:, 0].tolist())) == EXPECTED
+    mutual = loaded.candidates(k=2, decoder='mutual')
+    assert set(mutual.source.tolist()) <= set(found.source.tolist())
+
+
+def test_align_reports_bad_tsv_with_file_and_line(kgs, capsys):
+    bad = kgs / 'bad.tsv'
+    bad.write_text(KG2.replace('Taganrog\tlocated_in\tRossiya',
+                               'Taganrog\tlocated_in'), encoding='utf-8')
+    with pytest.raises(SystemExit, match=f'{bad}:8'):
+        main(['align', '--triples1', str(kgs / 'kg1.tsv'), '--triples2', str(bad),
+              '--seeds', str(kgs / 'seeds.tsv'), '--out', str(kgs / 'o')] + SMALL)
+    seeds = kgs / 'bad_seeds.tsv'
+    seeds.write_text('Москва\tMoskva\nЛондон\tLondon\n', encoding='utf-8')
+    with pytest.raises(SystemExit, match=f"{seeds}:2.*Лондон"):
+        main(['align', '--triples1', str(kgs / 'kg1.tsv'), '--triples2',
+              str(kgs / 'kg2.tsv'), '--seeds', str(seeds), '--out',
+              str(kgs / 'o')] + SMALL)
+    with pytest.raises(SystemExit, match='--seeds'):
+        main(['align', '--triples1', str(kgs / 'kg1.tsv'), '--triples2',
+              str(kgs / 'kg2.tsv'), '--out', str(kgs / 'o')])
+    with pytest.raises(SystemExit, match='no such checkpoint'):
+        main(['evaluate', '--checkpoint', str(kgs / 'missing.pt')])
