@@ -1,5 +1,6 @@
 import csv
 import json
+import os.path as osp
 
 import pytest
 import torch
@@ -8,45 +9,25 @@ from torch_geometric_ea import Aligner
 from torch_geometric_ea.cli import main
 from torch_geometric_ea.data import from_tsv
 
-# Two small KGs written by hand: Russian names in Cyrillic, and an English
-# KG with romanised names. Four seed links; the test expects the other
-# eight entities to be aligned.
-KG1 = """\
-Москва\tстолица\tРоссия
-Санкт-Петербург\tгород_в\tРоссия
-Пушкин\tродился_в\tМосква
-Пушкин\tумер_в\tСанкт-Петербург
-Толстой\tродился_в\tЯсная_Поляна
-Ясная_Поляна\tнаходится_в\tРоссия
-Чехов\tродился_в\tТаганрог
-Таганрог\tнаходится_в\tРоссия
-Достоевский\tродился_в\tМосква
-Достоевский\tумер_в\tСанкт-Петербург
-Толстой\tавтор\tВойна_и_мир
-Достоевский\tавтор\tИдиот
-Чехов\tавтор\tЧайка
-"""
-KG2 = """\
-Moskva\tcapital_of\tRossiya
-Saint_Petersburg\tcity_in\tRossiya
-Pushkin\tborn_in\tMoskva
-Pushkin\tdied_in\tSaint_Petersburg
-Tolstoy\tborn_in\tYasnaya_Polyana
-Yasnaya_Polyana\tlocated_in\tRossiya
-Chekhov\tborn_in\tTaganrog
-Taganrog\tlocated_in\tRossiya
-Dostoevsky\tborn_in\tMoskva
-Dostoevsky\tdied_in\tSaint_Petersburg
-Tolstoy\tauthor_of\tVoyna_i_mir
-Dostoevsky\tauthor_of\tThe_Idiot
-Chekhov\tauthor_of\tChayka
-"""
-SEEDS = [('Россия', 'Rossiya'), ('Москва', 'Moskva'), ('Пушкин', 'Pushkin'),
-         ('Толстой', 'Tolstoy')]
-EXPECTED = sorted([
-    ('Санкт-Петербург', 'Saint_Petersburg'), ('Ясная_Поляна', 'Yasnaya_Polyana'),
-    ('Чехов', 'Chekhov'), ('Таганрог', 'Taganrog'), ('Достоевский', 'Dostoevsky'),
-    ('Война_и_мир', 'Voyna_i_mir'), ('Идиот', 'The_Idiot'), ('Чайка', 'Chayka')])
+# Two small KGs written by hand (the example of the "align your own KGs"
+# tutorial): Russian names in Cyrillic, and an English KG with romanised
+# names. Four seed links; the test expects the other eight entities aligned.
+EXAMPLE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'docs',
+                   'tutorials', 'example')
+
+
+def _read(name):
+    with open(osp.join(EXAMPLE, name), encoding='utf-8') as f:
+        return f.read()
+
+
+def _links(name):
+    return [tuple(line.split('\t')) for line in _read(name).splitlines()]
+
+
+KG1, KG2 = _read('kg1.tsv'), _read('kg2.tsv')
+SEEDS = _links('seeds.tsv')
+EXPECTED = sorted(_links('truth.tsv'))
 SMALL = ['--set', 'channels=16', '--set', 'num_proxies=4', '--set', 'lr=0.01',
          '--epochs', '10', '--literal', '--json']
 

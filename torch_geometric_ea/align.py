@@ -222,6 +222,7 @@ class Aligner:
 
     @property
     def literal(self) -> bool:
+        r"""Whether the model ranks by structure plus names (Dual-AMN (Lit))."""
         return bool(self.config.get('literal'))
 
     @torch.no_grad()

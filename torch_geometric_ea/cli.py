@@ -416,6 +416,8 @@ def _versions() -> dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    r"""Runs a command line (``argv``, default: :data:`sys.argv`) and returns
+    its exit status."""
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
     args = build_parser().parse_args(argv)
     return args.func(args)

@@ -211,13 +211,19 @@ class DBP15K(_PairDataset):
 
     @property
     def raw_file_names(self) -> List[str]:
+        r"""The GCN-Align files: ``ent_ids_1``, ``ent_ids_2``, ``triples_1``,
+        ``triples_2`` and ``ref_ent_ids``."""
         return _GCN_ALIGN_FILES
 
     @property
     def processed_file_names(self) -> str:
+        r"""One file per split, :obj:`"data_train<train_ratio>_seed<seed>.pt"`."""
         return f'data_train{self.train_ratio}_seed{self.seed}.pt'
 
     def read(self) -> HeteroData:
+        r"""Reads the raw files with
+        :func:`~torch_geometric_ea.data.formats.read_gcn_align`, splitting the
+        links at random by :obj:`train_ratio` and :obj:`seed`."""
         return read_gcn_align(self.raw_dir, train_ratio=self.train_ratio,
                               seed=self.seed)
 
@@ -270,9 +276,14 @@ class SRPRS(_PairDataset):
 
     @property
     def raw_file_names(self) -> List[str]:
+        r"""The RSN files: the GCN-Align files plus ``rel_ids_1``,
+        ``rel_ids_2`` and ``sup_ent_ids``."""
         return _RSN_FILES
 
     def read(self) -> HeteroData:
+        r"""Reads the raw files with
+        :func:`~torch_geometric_ea.data.formats.read_rsn` (fixed split:
+        ``sup_ent_ids`` for training, ``ref_ent_ids`` for testing)."""
         return read_rsn(self.raw_dir)
 
 
@@ -306,9 +317,15 @@ class DWY100K(_PairDataset):
 
     @property
     def raw_file_names(self) -> List[str]:
+        r"""The BootEA files: ``ent_ids_1``, ``ent_ids_2``, ``triples_1``,
+        ``triples_2``, ``ref_ent_ids``, ``rel_ids_1``, ``rel_ids_2`` and
+        ``sup_ent_ids``."""
         return _RSN_FILES
 
     def read(self) -> HeteroData:
+        r"""Reads the raw files with
+        :func:`~torch_geometric_ea.data.formats.read_bootea` (fixed split:
+        ``sup_ent_ids`` for training, ``ref_ent_ids`` for testing)."""
         return read_bootea(self.raw_dir)
 
 
@@ -356,15 +373,22 @@ class OpenEA(_PairDataset):
 
     @property
     def raw_file_names(self) -> List[str]:
+        r"""``rel_triples_1``, ``rel_triples_2``, ``ent_links`` and the
+        ``721_5fold/<fold>/{train,valid,test}_links`` files of the fold."""
         fold = f'721_5fold/{self.fold}'
         return ['rel_triples_1', 'rel_triples_2', 'ent_links',
                 f'{fold}/train_links', f'{fold}/valid_links', f'{fold}/test_links']
 
     @property
     def processed_file_names(self) -> str:
+        r"""One file per fold, :obj:`"data_fold<fold>.pt"`."""
         return f'data_fold{self.fold}.pt'
 
     def download(self):
+        r"""Copies the raw files from the mirror when
+        ``TORCH_GEOMETRIC_EA_MIRROR`` is set; otherwise downloads the OpenEA
+        archive to ``root`` (once, shared by all datasets) and extracts this
+        dataset's raw files from it into :obj:`raw_dir`."""
         if os.environ.get(MIRROR_ENV):
             return super().download()
         archive = osp.join(self.root, f'{self.archive_folder}.zip')
@@ -382,4 +406,7 @@ class OpenEA(_PairDataset):
                     shutil.copyfileobj(src, out)
 
     def read(self) -> HeteroData:
+        r"""Reads the raw files with
+        :func:`~torch_geometric_ea.data.formats.read_openea`, using the split
+        of :obj:`fold`."""
         return read_openea(self.raw_dir, fold=self.fold)

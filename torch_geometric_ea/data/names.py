@@ -137,6 +137,9 @@ class NGramNameEncoder:
         self.convert = _resolve(transliterate)
 
     def __call__(self, names: Sequence[str]) -> Tensor:
+        r"""Converts each name with the encoder's transliteration and returns
+        their :func:`hashed_ngram_features`, of shape
+        :math:`(\text{len(names)}, \text{dim})`."""
         return hashed_ngram_features((self.convert(n) for n in names),
                                      self.dim, self.ngram)
 

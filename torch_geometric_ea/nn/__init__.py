@@ -1,3 +1,4 @@
+r"""Neural network layers, models and losses for entity alignment."""
 from .conv import (
     DualRelationAttentionConv,
     HighwayGCNConv,

@@ -61,6 +61,9 @@ class MarginRankingL1Loss(torch.nn.Module):
         self.gamma = gamma
 
     def forward(self, x: Tensor, pairs: Tensor, negatives: Tensor) -> Tensor:
+        r"""The loss of embeddings ``x`` :math:`(N, D)` for seed ``pairs``
+        :math:`(2, B)` and ``negatives`` :math:`(2, B, k)`: row :obj:`0`
+        replaces the left entities, row :obj:`1` the right ones."""
         if negatives.dim() != 3 or negatives.shape[:2] != (2, pairs.size(1)):
             raise ValueError(f"Expected 'negatives' of shape [2, {pairs.size(1)}, "
                              f"k] (got {list(negatives.shape)})")

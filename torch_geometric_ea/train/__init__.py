@@ -6,6 +6,8 @@ from torch_geometric_ea.train.dual_amn import DualAMNConfig, train_dual_amn
 from torch_geometric_ea.train.gcn_align import GCNAlignConfig, train_gcn_align
 from torch_geometric_ea.train.rdgcn import RDGCNConfig, train_rdgcn
 
+#: The command line's model names, each mapped to its config class and
+#: training function.
 MODELS = {
     'dual-amn': (DualAMNConfig, train_dual_amn),
     'gcn-align': (GCNAlignConfig, train_gcn_align),

@@ -1,3 +1,4 @@
+r"""Message passing layers of the entity alignment models."""
 from .relational_attention_conv import RelationalAttentionConv
 from .proxy_matching_conv import ProxyMatchingConv
 from .dual_relation_attention_conv import DualRelationAttentionConv

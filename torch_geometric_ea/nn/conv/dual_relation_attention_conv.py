@@ -1,3 +1,6 @@
+r"""The dual (relation graph) attention layer of RDGCN,
+:class:`~torch_geometric_ea.nn.DualRelationAttentionConv`, and the fused
+attention-weighted sum it shares with the primal layer."""
 from typing import Union
 
 import torch
@@ -144,6 +147,9 @@ class DualRelationAttentionConv(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
+        r"""Re-initialises the projection :math:`\mathbf{W}` (Glorot weight,
+        zero bias) and the attention vectors :math:`\mathbf{a}_1,
+        \mathbf{a}_2` (Glorot), and zeros the logit bias :math:`b`."""
         super().reset_parameters()
         self.lin.reset_parameters()
         glorot(self.att_dst)
@@ -189,6 +195,8 @@ class DualRelationAttentionConv(MessagePassing):
         return attend(self, alpha, value, layout, return_attention_weights)
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
+        r"""Each edge sends the source's value weighted by its attention,
+        :math:`\alpha_{i,j} \mathbf{v}_j`."""
         return alpha.view(-1, 1) * value_j
 
     def __repr__(self) -> str:

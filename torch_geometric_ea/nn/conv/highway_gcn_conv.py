@@ -1,3 +1,5 @@
+r"""The highway-gated graph convolution of RDGCN,
+:class:`~torch_geometric_ea.nn.HighwayGCNConv`."""
 from typing import Any, Callable, Union
 
 import torch
@@ -78,6 +80,8 @@ class HighwayGCNConv(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
+        r"""Resets the diagonal weight :math:`\mathbf{w}` to ones, the gate
+        to a Glorot weight and zero bias, and the bias, if any, to zeros."""
         super().reset_parameters()
         torch.nn.init.ones_(self.weight)
         self.gate.reset_parameters()
@@ -108,9 +112,15 @@ class HighwayGCNConv(MessagePassing):
         return torch.addcmul(x, gate, h - x)
 
     def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
+        r"""Each edge sends the source's weighted features
+        :math:`\mathbf{x}_j \odot \mathbf{w}`, scaled by the edge weight
+        when one is given."""
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
 
     def message_and_aggregate(self, adj_t: Any, x: Tensor) -> Tensor:
+        r"""The fused path for a sparse adjacency: one sparse-dense product
+        of ``adj_t`` (targets as rows) with the features, reduced by the
+        layer's aggregation."""
         return spmm(adj_t, x, reduce=self.aggr)
 
     def __repr__(self) -> str:

@@ -1,3 +1,5 @@
+r"""The primal (entity graph) attention layer of RDGCN,
+:class:`~torch_geometric_ea.nn.PrimalRelationAttentionConv`."""
 from typing import Union
 
 import torch
@@ -74,6 +76,8 @@ class PrimalRelationAttentionConv(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
+        r"""Re-initialises the attention vector :math:`\mathbf{a}` with
+        Glorot initialisation and zeros the logit bias :math:`b`."""
         super().reset_parameters()
         glorot(self.att)
         torch.nn.init.zeros_(self.att_bias)
@@ -105,6 +109,8 @@ class PrimalRelationAttentionConv(MessagePassing):
         return attend(self, alpha, x, layout, return_attention_weights)
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
+        r"""Each edge sends the source's features weighted by its attention,
+        :math:`\alpha_{i,j} \mathbf{x}_j`."""
         return alpha.view(-1, 1) * value_j
 
     def __repr__(self) -> str:

@@ -1,3 +1,5 @@
+r"""The gated proxy matching attention layer of Dual-AMN,
+:class:`~torch_geometric_ea.nn.ProxyMatchingConv`."""
 from typing import Optional
 
 import torch
@@ -131,6 +133,9 @@ class ProxyMatchingConv(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
+        r"""Re-initialises the proxies and the gate weight :math:`\mathbf{W}`
+        with Glorot initialisation and the gate bias :math:`\mathbf{b}`, if
+        any, uniformly in :math:`[-1/\sqrt{C}, 1/\sqrt{C}]`."""
         super().reset_parameters()
         glorot(self.proxy)
         self.gate.reset_parameters()
@@ -157,6 +162,8 @@ class ProxyMatchingConv(MessagePassing):
         return gate * x + (1 - gate) * x_p
 
     def message(self, x_j: Tensor, beta: Tensor) -> Tensor:
+        r"""Each proxy-to-entity edge sends the proxy weighted by its
+        attention, :math:`\beta_{i,k} \mathbf{q}_k`."""
         return beta.view(-1, 1) * x_j
 
     def __repr__(self) -> str:

@@ -1,3 +1,5 @@
+r"""The relational (Householder reflection) attention layer of Dual-AMN,
+:class:`~torch_geometric_ea.nn.RelationalAttentionConv`."""
 from typing import Union
 
 import torch
@@ -160,6 +162,8 @@ class RelationalAttentionConv(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
+        r"""Re-initialises the attention vector :math:`\mathbf{v}` with
+        Glorot initialisation and the bias, if any, with zeros."""
         super().reset_parameters()
         glorot(self.att)
         if self.bias is not None:
@@ -204,6 +208,9 @@ class RelationalAttentionConv(MessagePassing):
         return out
 
     def message(self, x_j: Tensor, rel: Tensor, alpha: Tensor) -> Tensor:
+        r"""Each edge sends its source features reflected by the edge's
+        relation vector, :math:`\alpha_{i,j} (\mathbf{x}_j - 2
+        (\mathbf{r}_{i,j}^{\top} \mathbf{x}_j) \mathbf{r}_{i,j})`."""
         proj = (x_j * rel).sum(dim=-1, keepdim=True)
         return alpha.view(-1, 1) * (x_j - 2 * proj * rel)
 

@@ -1,3 +1,5 @@
+r"""Entity alignment models (Dual-AMN, GCN-Align, RDGCN) and the
+functions that build the fixed graphs they run on."""
 from .dual_amn import DualAMN, dual_amn_graph
 from .gcn_align import GCNAlign, gcn_align_adjacency, relation_functionality
 from .rdgcn import RDGCN, rdgcn_dual_graph

@@ -1,3 +1,5 @@
+r"""Dual-AMN: the :class:`~torch_geometric_ea.nn.DualAMN` model and the
+fixed graph structure it runs on (:func:`~torch_geometric_ea.nn.dual_amn_graph`)."""
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -35,9 +37,12 @@ class SparseMean(NamedTuple):
 
     @classmethod
     def from_coo(cls, matrix: Tensor) -> 'SparseMean':
+        r"""Builds it from a sparse COO matrix :math:`\mathbf{A}`, converting
+        :math:`\mathbf{A}` and :math:`\mathbf{A}^\top` to CSR."""
         return cls(matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr())
 
     def to_dense(self) -> Tensor:
+        r"""The matrix :math:`\mathbf{A}` as a dense tensor."""
         return self.matrix.to_dense()
 
     def __matmul__(self, x: Tensor) -> Tensor:
@@ -224,9 +229,12 @@ class DualAMN(torch.nn.Module):
 
     @property
     def out_channels(self) -> int:
+        r"""The output size :math:`2 (L + 1) C`."""
         return 2 * (self.num_layers + 1) * self.channels
 
     def reset_parameters(self):
+        r"""Re-initialises the entity and relation tables uniformly in
+        :math:`[-0.05, 0.05]` (Keras' default) and resets both encoders."""
         # Keras' Embedding default, as in the official implementation.
         torch.nn.init.uniform_(self.ent_emb.weight, -0.05, 0.05)
         torch.nn.init.uniform_(self.rel_emb.weight, -0.05, 0.05)

@@ -198,9 +198,13 @@ class GCNAlign(torch.nn.Module):
 
     @property
     def out_channels(self) -> int:
+        r"""The output size: :math:`C`, or :math:`C + C_a` with attributes."""
         return self.channels + (self.attr_channels if self.in_channels else 0)
 
     def reset_parameters(self):
+        r"""Re-initialises the entity table (and the attribute weight, if
+        any) truncated normal with standard deviation
+        :math:`1 / \sqrt{\text{rows}}`, as in the official code."""
         _official_init_(self.ent_emb)
         if self.attr_weight is not None:
             _official_init_(self.attr_weight)

@@ -1,3 +1,5 @@
+r"""RDGCN: the :class:`~torch_geometric_ea.nn.RDGCN` model and the dual
+relation graph it runs on (:func:`~torch_geometric_ea.nn.rdgcn_dual_graph`)."""
 from typing import Optional
 
 import torch
@@ -179,6 +181,7 @@ class RDGCN(torch.nn.Module):
 
     @property
     def out_channels(self) -> int:
+        r"""The output size :math:`C` (equal to the embedding size)."""
         return self.channels
 
     @torch.no_grad()

@@ -1,0 +1,144 @@
+r"""The documentation: Sphinx builds it with warnings as errors, every public
+object has a docstring, and every tutorial's code runs (on small synthetic
+pairs in place of the benchmark datasets)."""
+import importlib
+import inspect
+import os
+import os.path as osp
+import pkgutil
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+import torch_geometric_ea
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DOCS = osp.join(ROOT, 'docs')
+TUTORIALS = sorted(name[:-4] for name in os.listdir(osp.join(DOCS, 'tutorials'))
+                   if name.endswith('.rst'))
+SKIP = '.. not run by the tests'
+SMALL = 400  # entities per side of the pairs the tutorials run on here
+
+
+def test_docs_build_with_warnings_as_errors(tmp_path):
+    out = subprocess.run([sys.executable, '-m', 'sphinx', '-W', '--keep-going',
+                          '-q', '-b', 'html', DOCS, str(tmp_path / 'html')],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-5000:]
+    for page in ['index', 'tutorials/own_kgs', 'api/nn', 'analyses']:
+        assert (tmp_path / 'html' / f'{page}.html').exists()
+    api = (tmp_path / 'html' / 'api' / 'nn.html').read_text()
+    assert 'RelationalAttentionConv' in api and 'NormalizedHardSampleMiningLoss' in api
+
+
+def public_objects():
+    seen = set()
+    for info in pkgutil.walk_packages(torch_geometric_ea.__path__, 'torch_geometric_ea.'):
+        if info.name.endswith('__main__'):
+            continue
+        module = importlib.import_module(info.name)
+        yield info.name, module
+        for name in getattr(module, '__all__', []):
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)) or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            yield f'{info.name}.{name}', obj
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    if attr.startswith('_') and attr != '__call__':
+                        continue
+                    if isinstance(value, (classmethod, staticmethod)):
+                        value = value.__func__
+                    if isinstance(value, property):
+                        value = value.fget
+                    if inspect.isfunction(value):
+                        yield f'{info.name}.{name}.{attr}', value
+
+
+def test_every_public_object_has_a_docstring():
+    missing = [name for name, obj in public_objects() if not (obj.__doc__ or '').strip()]
+    assert not missing, missing
+
+
+def code_blocks(path):
+    r"""``(language, code)`` of each ``code-block`` of an rst file that is not
+    preceded by a ``.. not run by the tests`` comment."""
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    blocks, skip = [], False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith(SKIP):
+            skip = True
+        match = re.match(r'\.\. code-block:: (\w+)', line)
+        if match:
+            body, i = [], i + 1
+            while i < len(lines) and (not lines[i].strip() or lines[i].startswith('   ')):
+                body.append(lines[i][3:])
+                i += 1
+            if not skip and match.group(1) in ('python', 'bash'):
+                blocks.append((match.group(1), '\n'.join(body).strip('\n')))
+            skip = False
+            continue
+        i += 1
+    return blocks
+
+
+class SmallDataset:
+    r"""Stands in for a benchmark dataset class: a small synthetic pair."""
+    def __init__(self, root, pair, seed=0, **kwargs):
+        from torch_geometric_ea.data import synthetic_pair
+        self.data = synthetic_pair(SMALL, num_relations=20, seed=seed)
+
+    def __getitem__(self, index):
+        return self.data
+
+
+def run_command(line):
+    args = shlex.split(line)
+    while args and re.match(r'^[A-Z_]+=', args[0]):  # VAR=value prefixes
+        args.pop(0)
+    if args[:3] == ['python', '-m', 'torch_geometric_ea']:
+        from torch_geometric_ea.cli import main
+        assert main(args[3:]) == 0, line
+    elif args[:2] == ['python', 'benchmarks/run.py']:
+        subprocess.run([sys.executable] + args[1:], check=True,
+                       env=dict(os.environ, OMP_NUM_THREADS='1'))
+    else:
+        raise AssertionError(f'a tutorial command the tests cannot run: {line}')
+
+
+@pytest.mark.parametrize('tutorial', TUTORIALS)
+def test_tutorial_code_runs(tutorial, tmp_path, monkeypatch):
+    import torch_geometric_ea.cli as cli
+    import torch_geometric_ea.data as data
+    small = data.synthetic_pair
+
+    def capped_synthetic_pair(num_entities, *args, **kwargs):
+        return small(min(num_entities, SMALL), *args, **kwargs)
+
+    for name in ('DBP15K', 'SRPRS'):
+        monkeypatch.setattr(data, name, SmallDataset)
+    monkeypatch.setattr(data, 'synthetic_pair', capped_synthetic_pair)
+    monkeypatch.setattr(cli, 'synthetic_pair', capped_synthetic_pair)
+    monkeypatch.setattr(cli, 'DATASETS', dict(cli.DATASETS, dbp15k=SmallDataset,
+                                              srprs=SmallDataset))
+    for name in ('docs', 'benchmarks'):  # the paths the tutorials use
+        os.symlink(osp.join(ROOT, name), tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    blocks = code_blocks(osp.join(DOCS, 'tutorials', f'{tutorial}.rst'))
+    assert any(lang == 'python' for lang, _ in blocks) or any(
+        lang == 'bash' for lang, _ in blocks)
+    namespace = {}
+    for language, code in blocks:
+        if language == 'python':
+            exec(compile(code, f'{tutorial}.rst', 'exec'), namespace)
+        else:
+            for line in code.splitlines():
+                if line.strip() and not line.startswith('#'):
+                    run_command(line)
