@@ -300,7 +300,7 @@ def main(argv=None):
                         'evaluate, whole run)')
     parser.add_argument('--readme', nargs='?', const='results', metavar='BLOCK',
                         help="write the table into README.md's BLOCK "
-                        "(default: results) and the plot to docs/BLOCK.png")
+                        "(default: results; its plot to docs/results.png)")
     args, extra = parser.parse_known_args(argv)
     runs = args.runs[:1] if args.quick else args.runs
     kept = args.records or (args.out if args.quick else RECORDS)
@@ -331,9 +331,10 @@ def main(argv=None):
     with open(osp.join(args.out, 'table.md'), 'w') as f:
         f.write(text + '\n')
     print(text)
-    if plot(records, osp.join(args.out, 'results.png')) and args.readme:
+    # The README shows the plot of the main table only.
+    if plot(records, osp.join(args.out, 'results.png')) and args.readme == 'results':
         shutil.copy(osp.join(args.out, 'results.png'),
-                    osp.join(ROOT, 'docs', f'{args.readme}.png'))
+                    osp.join(ROOT, 'docs', 'results.png'))
     if args.readme:
         write_readme(text, args.readme)
     return 0
