@@ -116,3 +116,57 @@ def test_align_reports_bad_tsv_with_file_and_line(kgs, capsys):
               str(kgs / 'kg2.tsv'), '--out', str(kgs / 'o')])
     with pytest.raises(SystemExit, match='no such checkpoint'):
         main(['evaluate', '--checkpoint', str(kgs / 'missing.pt')])
+
+
+class FixedEmbedding(torch.nn.Module):
+    def __init__(self, emb):
+        super().__init__()
+        self.emb = emb
+
+    def forward(self, graph):
+        return self.emb
+
+
+def test_decoders_on_fixed_embeddings():
+    from torch_geometric_ea.data import kg_pair
+    # sources 0 and 1 both prefer target 0; target 1 is source 1's second
+    # choice, so one-to-one gives 0->0 and 1->1 (rank 2 in 1's list).
+    src = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    tgt = torch.tensor([[1.0, 0.1, 0.0], [0.6, 0.8, 0.0], [0.0, 0.1, 1.0]])
+    edges = torch.tensor([[0], [1]])
+    data = kg_pair(num_nodes=(3, 3), edge_index=(edges, edges),
+                   edge_type=(torch.zeros(1, dtype=torch.long),) * 2,
+                   link_index=torch.empty(2, 0, dtype=torch.long))
+    aligner = Aligner('dual-amn', FixedEmbedding(torch.cat([src, tgt])), None,
+                      data, config={}, init_args={})
+    greedy = aligner.candidates(k=3, csls_k=0)
+    assert greedy.target[:, 0].tolist() == [0, 0, 2]
+    assert greedy.rank.tolist() == [[1, 2, 3]] * 3
+    cos = torch.nn.functional.normalize(src, dim=1) @ torch.nn.functional.normalize(
+        tgt, dim=1).t()
+    assert torch.allclose(greedy.score, cos.sort(dim=1, descending=True).values)
+    mutual = aligner.candidates(k=1, csls_k=0, decoder='mutual')
+    assert mutual.source.tolist() == [0, 2]  # source 1 is not target 0's best
+    one_to_one = aligner.candidates(k=2, csls_k=0, decoder='hungarian')
+    assert one_to_one.target[:, 0].tolist() == [0, 1, 2]
+    assert one_to_one.rank[:, 0].tolist() == [1, 2, 1]
+    assert one_to_one.target[1].tolist() == [1, 0]  # partner, then the best other
+    assert one_to_one.rank[1].tolist() == [2, 1]
+    with pytest.raises(ValueError, match='decoder'):
+        aligner.candidates(decoder='best')
+
+
+def test_evaluate_and_analyze_a_train_checkpoint_with_its_dataset(tmp_path, capsys):
+    run = tmp_path / 'run'
+    assert main(['train', '--epochs', '1', '--set', 'channels=8', '--set',
+                 'num_proxies=4', '--seed', '3', '--json', '--out', str(run)]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    # the checkpoint holds no pair: the dataset is loaded with its split seed
+    assert main(['evaluate', '--checkpoint', str(run / 'model.pt'), '--dataset',
+                 'synthetic', '--json']) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    for direction in ('src->tgt', 'tgt->src'):
+        assert metrics[direction]['hits@1'] == pytest.approx(
+            trained[direction]['hits@1'], abs=1e-6)
+    with pytest.raises(ValueError, match='holds no KG pair'):
+        Aligner.load(str(run / 'model.pt'))
