@@ -46,7 +46,7 @@ def test_relation_importance_table_names_each_relation():
     rows = relation_importance_table(model, data)
     assert len(rows) == 8
     assert rows[0]['relation'] == 'fluss' and rows[0]['kg'] == 2
-    assert rows[0]['direction'] == 'forward'
+    assert rows[0]['direction'] == 'forward' and rows[0]['triples'] == 3
     assert [r['importance'] for r in rows] == sorted(
         (r['importance'] for r in rows), reverse=True)
     assert {(r['relation'], r['direction']) for r in rows} >= {('capital', 'inverse')}
@@ -100,6 +100,7 @@ def test_analyze_command_lists_relations_by_name(tmp_path, capsys):
                  '--top', '3', '--out', str(tmp_path / 'an')]) == 0
     text = capsys.readouterr().out
     assert 'most important relations' in text and '| degree | links |' in text
+    assert '| I_r | KG | relation | triples |' in text
     saved = json.loads((tmp_path / 'an' / 'analysis.json').read_text())
     names = {r['relation'] for r in saved['relations']}
     assert {'author_of', 'автор'} <= names and len(saved['relations']) == 2 * 12

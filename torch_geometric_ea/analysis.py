@@ -48,18 +48,23 @@ def relation_importance(model: DualAMN) -> Tensor:
 
 def relation_importance_table(model: DualAMN, data: HeteroData) -> List[Dict]:
     r""":func:`relation_importance` as rows ``{'kg', 'relation',
-    'direction', 'importance'}`` named by the pair's relation names,
-    most important first (``kg`` is 1 or 2, ``direction`` ``'forward'``
-    or ``'inverse'``)."""
+    'direction', 'triples', 'importance'}`` named by the pair's relation
+    names, most important first (``kg`` is 1 or 2, ``direction``
+    ``'forward'`` or ``'inverse'``, ``triples`` the relation's number of
+    triples in its KG)."""
     importance = relation_importance(model)
     names = list(data[SRC_TRIPLE].relation_uri) + list(data[TGT_TRIPLE].relation_uri)
     r1, num = data[SRC_TRIPLE].num_relations, len(names)
     if importance.numel() != 2 * num:
         raise ValueError(f"the model has {importance.numel() // 2} relations, "
                          f"the pair {num}")
+    counts = torch.cat([torch.bincount(data[rel].edge_type,
+                                       minlength=data[rel].num_relations)
+                        for rel in (SRC_TRIPLE, TGT_TRIPLE)])
     rows = [dict(kg=1 if r % num < r1 else 2, relation=names[r % num],
                  direction='forward' if r < num else 'inverse',
-                 importance=float(importance[r])) for r in range(2 * num)]
+                 triples=int(counts[r % num]), importance=float(importance[r]))
+            for r in range(2 * num)]
     return sorted(rows, key=lambda row: -row['importance'])
 
 

@@ -266,14 +266,15 @@ def _analyze(args) -> int:
             plot_hits_by_degree(series, osp.join(args.out, 'hits_by_degree.png'))
         except ImportError:
             print('matplotlib is not installed: no plot', file=sys.stderr)
-    lines = ['most important relations (I_r = v . h_r):']
-    lines += [f"  {r['importance']:+.3f}  KG{r['kg']}  {r['relation']}"
-              f"{' (inverse)' if r['direction'] == 'inverse' else ''}"
-              for r in out['most_important']]
-    lines.append('least important relations:')
-    lines += [f"  {r['importance']:+.3f}  KG{r['kg']}  {r['relation']}"
-              f"{' (inverse)' if r['direction'] == 'inverse' else ''}"
-              for r in out['least_important']]
+    lines = []
+    for title, rows in (('most', out['most_important']),
+                        ('least', out['least_important'])):
+        lines.append(f'{title} important relations (I_r = v . h_r):')
+        lines.append('| I_r | KG | relation | triples |')
+        lines.append('|---|---|---|---|')
+        lines += [f"| {r['importance']:+.3f} | {r['kg']} | {r['relation']}"
+                  f"{' (inverse)' if r['direction'] == 'inverse' else ''} | "
+                  f"{r['triples']} |" for r in rows]
     lines.append('Hits@1 by source entity degree:')
     lines.append('| degree | links | ' + ' | '.join(series) + ' |')
     lines.append('|---' * (2 + len(series)) + '|')
