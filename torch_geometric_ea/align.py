@@ -33,11 +33,11 @@ from torch_geometric_ea.data.pair import (
     from_union,
     kg_pair,
     to_union,
+    unlinked_entities,
 )
 from torch_geometric_ea.metrics import evaluate_alignment, fuse_literal, hungarian_matching
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
-    _row_chunks,
     _score_chunks,
     _similarity_pass,
 )
@@ -253,14 +253,9 @@ class Aligner:
         return evaluate_alignment(x_src, x_tgt, links, **kwargs)
 
     def unlinked(self) -> Tuple[Tensor, Tensor]:
-        r"""The entities of each KG without a training (seed) link."""
-        out = []
-        for side, name in ((0, SRC), (1, TGT)):
-            free = torch.ones(self.data[name].num_nodes, dtype=torch.bool)
-            link = self.data[LINK]
-            free[link.edge_index[side, link.train_mask]] = False
-            out.append(free.nonzero().view(-1))
-        return out[0], out[1]
+        r"""The entities of each KG without a training (seed) link (see
+        :func:`~torch_geometric_ea.data.pair.unlinked_entities`)."""
+        return unlinked_entities(self.data)
 
     @torch.no_grad()
     def candidates(self, k: int = 10, sources: Optional[Tensor] = None,
@@ -295,7 +290,7 @@ class Aligner:
         best_of_target = torch.full((y.size(0),), float('-inf'))
         best_source = torch.zeros(y.size(0), dtype=torch.long)
         chunks = _score_chunks(x, y, radii, chunk_size)
-        total = len(list(_row_chunks(x.size(0), chunk_size)))
+        total = -(-x.size(0) // chunk_size)
         for rows, scores in tqdm(chunks, total=total, desc='scoring', disable=not progress,
                                  leave=False):
             score[rows], index[rows] = scores.topk(k, dim=1)
@@ -316,15 +311,14 @@ class Aligner:
             for rows, scores in _score_chunks(x, y, radii, chunk_size):
                 # above the partner by more than float rounding of the product
                 above[rows] = (scores > partner_score[rows, None] + 1e-6).sum(1)
-            # the partner first, then the best candidates other than it
-            rest = index != partner[:, None]
-            order = torch.cat([partner[:, None], index], 1)
-            take = torch.cat([torch.ones(x.size(0), 1, dtype=torch.bool), rest], 1)
-            index = torch.stack([row[m][:k] for row, m in zip(order, take)])
-            score_all = torch.cat([partner_score[:, None], score], 1)
-            score = torch.stack([row[m][:k] for row, m in zip(score_all, take)])
-            rank_all = torch.cat([above[:, None] + 1, rank], 1)
-            rank = torch.stack([row[m][:k] for row, m in zip(rank_all, take)])
+            # the partner first, then the best candidates other than it: the
+            # first k columns of [partner | top-k] that are not a repeat
+            take = torch.cat([torch.ones(x.size(0), 1, dtype=torch.bool),
+                              index != partner[:, None]], 1)
+            cols = take.long().argsort(dim=1, descending=True, stable=True)[:, :k]
+            index = torch.cat([partner[:, None], index], 1).gather(1, cols)
+            score = torch.cat([partner_score[:, None], score], 1).gather(1, cols)
+            rank = torch.cat([above[:, None] + 1, rank], 1).gather(1, cols)
             keep = matched
         return Candidates(sources[keep], targets[index[keep]], score[keep], rank[keep])
 

@@ -17,6 +17,7 @@ from torch_geometric_ea.data.pair import (
     split_links,
     to_union,
     union_to_local,
+    unlinked_entities,
 )
 from torch_geometric_ea.data.io import (
     IdMap,
@@ -69,6 +70,7 @@ __all__ = [
     'to_union',
     'from_union',
     'union_to_local',
+    'unlinked_entities',
     'entity_names',
     'local_name',
     # io

@@ -205,6 +205,18 @@ def from_union(x: Tensor, data: HeteroData) -> Tuple[Tensor, Tensor]:
     return x[:n1], x[n1:]
 
 
+def unlinked_entities(data: HeteroData) -> Tuple[Tensor, Tensor]:
+    r"""The entities of each KG without a training (seed) link, as local
+    ids: those whose partner is still to be found."""
+    link = data[LINK]
+    out = []
+    for side, node in enumerate((SRC, TGT)):
+        free = torch.ones(data[node].num_nodes, dtype=torch.bool)
+        free[link.edge_index[side, link.train_mask]] = False
+        out.append(free.nonzero().view(-1))
+    return out[0], out[1]
+
+
 def union_to_local(index: Tensor, data: HeteroData) -> Tuple[Tensor, Tensor]:
     r"""Maps union node ids to ``(kg, local id)`` with ``kg`` 0 or 1."""
     n1 = data[SRC].num_nodes

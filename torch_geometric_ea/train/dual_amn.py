@@ -12,7 +12,7 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import NGramNameEncoder, NameEncoder, encode_names
-from torch_geometric_ea.data.pair import to_union
+from torch_geometric_ea.data.pair import to_union, unlinked_entities
 from torch_geometric_ea.metrics import (
     evaluate_alignment,
     fuse_literal,
@@ -243,10 +243,8 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     if test_pairs.size(1) > 0:  # benchmark pairs pool their test entities
         pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
     else:  # seed links only: any entity without a link may have a partner
-        free = torch.ones(union.num_nodes, dtype=torch.bool)
-        free[train_pairs.reshape(-1)] = False
-        pool_src = (free & (union.node_type == 0)).nonzero().view(-1)
-        pool_tgt = (free & (union.node_type == 1)).nonzero().view(-1)
+        pool_src, pool_tgt = unlinked_entities(data)
+        pool_tgt = pool_tgt + union.offset[0]  # union ids
     rounds = 1 + (cfg.semi_rounds if cfg.semi else 0)
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
     for round_ in range(rounds):
