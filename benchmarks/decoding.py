@@ -13,25 +13,21 @@ import time
 
 import torch
 
+from torch_geometric_ea import Aligner
 from torch_geometric_ea.cli import load_pair
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment
-from torch_geometric_ea.nn import DualAMN, dual_amn_graph
 
 
 def embed(checkpoint: str, data) -> torch.Tensor:
-    r"""The union embeddings of a saved Dual-AMN ``model.pt``."""
-    state = torch.load(checkpoint)
-    if state['model'] != 'dual-amn':
-        raise SystemExit(f"{checkpoint}: a {state['model']} model, not dual-amn")
+    r"""The union embeddings of a saved Dual-AMN ``model.pt`` and the test
+    links in union ids."""
+    aligner = Aligner.load(checkpoint, data)
+    if aligner.model_name != 'dual-amn':
+        raise SystemExit(f"{checkpoint}: a {aligner.model_name} model, not dual-amn")
     union = to_union(data)
-    graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
-                           union.num_relations)
-    model = DualAMN(**state['init_args'])
-    model.load_state_dict(state['state_dict'])
-    model.eval()
     with torch.no_grad():
-        return model(graph), union.link_index[:, union.test_mask]
+        return aligner.model(aligner.graph), union.link_index[:, union.test_mask]
 
 
 def main(argv=None):

@@ -14,9 +14,9 @@ import time
 
 import torch
 
+from torch_geometric_ea import Aligner
 from torch_geometric_ea.cli import load_pair
 from torch_geometric_ea.data.pair import to_union
-from torch_geometric_ea.nn import RDGCN, rdgcn_dual_graph
 from torch_geometric_ea.train.rdgcn import l1_nearest
 
 
@@ -33,14 +33,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = load_pair(args.dataset, args.pair, args.root, seed=0)
     union = to_union(data)
-    graph = rdgcn_dual_graph(union.edge_index, union.edge_type,
-                             union.num_nodes, union.num_relations)
-    state = torch.load(args.checkpoint)
-    model = RDGCN(**state['init_args'])
-    model.load_state_dict(state['state_dict'])
-    model.eval()
+    aligner = Aligner.load(args.checkpoint, data)
     with torch.no_grad():
-        out = model(graph)
+        out = aligner.model(aligner.graph)
     query = out[union.link_index[1, union.train_mask][:args.queries]]
     rank = torch.cdist(query, out, p=1).argsort(1).argsort(1)
     print('| candidates | exact share | exact rank median | p95 | ms / query |')
