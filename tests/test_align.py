@@ -79,6 +79,11 @@ def test_align_two_hand_written_kgs_end_to_end(kgs, capsys):
                  str(kgs / 'truth.tsv'), '--json']) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics['src->tgt']['hits@1'] == 1.0
+    # one-to-one decoding reports Hits@1 only, and the text lines show it
+    assert main(['evaluate', '--checkpoint', str(out / 'model.pt'), '--links',
+                 str(kgs / 'truth.tsv'), '--decoding', 'hungarian']) == 0
+    assert capsys.readouterr().out.splitlines() == ['src->tgt: Hits@1 1.0000',
+                                                    'tgt->src: Hits@1 1.0000']
 
 
 def test_python_api_fits_saves_and_loads(kgs, tmp_path):

@@ -133,10 +133,7 @@ def _train(args) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        for d in ('src->tgt', 'tgt->src'):
-            m = out[d]
-            print(f"{d}: Hits@1 {m['hits@1']:.4f}  Hits@5 {m['hits@5']:.4f}  "
-                  f"Hits@10 {m['hits@10']:.4f}  MRR {m['mrr']:.4f}")
+        print('\n'.join(_metric_lines(result.metrics)))
         print(f"time {timings['total'] + load_time:.1f} s "
               f"(train {timings['train']:.1f} s), peak memory "
               f"{out['peak_memory_gib']:.2f} GiB"
@@ -155,8 +152,12 @@ def _emit(args, out: dict, lines: List[str]):
 
 
 def _metric_lines(metrics: dict) -> List[str]:
-    return [f"{d}: Hits@1 {m['hits@1']:.4f}  Hits@10 {m['hits@10']:.4f}  "
-            f"MRR {m['mrr']:.4f}" for d, m in metrics.items()]
+    r"""One line per direction with the figures it has (Hungarian decoding
+    reports Hits@1 only)."""
+    label = {'mrr': 'MRR'}
+    return ['{}: {}'.format(d, '  '.join(
+        f"{label.get(k, k.replace('hits', 'Hits'))} {v:.4f}" for k, v in m.items()))
+        for d, m in metrics.items() if '->' in d]
 
 
 def _pair_for(args):
