@@ -10,7 +10,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import LINK, SRC, SRC_TRIPLE, TGT, TGT_TRIPLE
-from torch_geometric_ea.metrics import rank_of_true
+from torch_geometric_ea.metrics import rank_metrics, rank_of_true
 from torch_geometric_ea.nn import DualAMN, RelationalAttentionConv
 
 __all__ = ['relation_importance', 'relation_importance_table', 'entity_degree',
@@ -121,9 +121,9 @@ def hits_by_degree(x_src: Tensor, x_tgt: Tensor, data: HeteroData,
         count = int(mask.sum())
         label = (f'{low}+' if high is None else
                  str(low) if high == low else f'{low}-{high}')
+        hits = rank_metrics(ranks[mask], ks=(1,))['hits@1']  # NaN if empty
         out.append(dict(degree=label, low=low, high=high, links=count,
-                        **{'hits@1': float((ranks[mask] <= 1).double().mean())
-                           if count else float('nan')}))
+                        **{'hits@1': hits}))
     return out
 
 
