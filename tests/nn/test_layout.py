@@ -2,6 +2,9 @@ import pytest
 import torch
 
 from torch_geometric_ea.nn import RelationalAttentionConv, relational_layout
+from torch_geometric_ea.nn import layout as layout_module
+
+AXES = ('dst', 'src', 'type')
 
 
 def random_typed_graph(n=7, e=25, r=4, seed=0):
@@ -10,31 +13,39 @@ def random_typed_graph(n=7, e=25, r=4, seed=0):
             torch.randint(0, r, (e,), generator=gen))
 
 
-@pytest.mark.parametrize('rows, cols', [(a, b) for a in ('dst', 'src', 'type')
-                                         for b in ('dst', 'src', 'type') if a != b])
-def test_csr_holds_one_entry_per_edge(rows, cols):
-    edge_index, edge_type = random_typed_graph()
-    layout = relational_layout(edge_index, edge_type, 7, 4)
-    # canonical position -> input edge; each order lists canonical positions
+@pytest.fixture
+def checked(monkeypatch):
+    monkeypatch.setattr(layout_module, 'CHECK_INVARIANTS', True)
+
+
+@pytest.mark.parametrize('n, e, r', [(7, 25, 4), (3, 60, 2), (5, 80, 1), (4, 0, 3)])
+@pytest.mark.parametrize('rows, cols', [(a, b) for a in AXES for b in AXES if a != b])
+def test_csr_sums_the_values_of_every_edge_and_is_valid(checked, rows, cols, n, e, r):
+    # e > r * n and e > n * n: parallel edges share entries
+    edge_index, edge_type = random_typed_graph(n, e, r)
+    layout = relational_layout(edge_index, edge_type, n, r)
     canon = {'dst': edge_index[1], 'src': edge_index[0], 'type': edge_type}
     canon = {k: v[layout.order] for k, v in canon.items()}
-    perm = {'dst': torch.arange(25), 'src': layout.by_src, 'type': layout.by_type}
-    value = torch.rand(25, dtype=torch.float64)  # canonical order
-    size = [4 if k == 'type' else 7 for k in (rows, cols)]
+    value = torch.rand(e, dtype=torch.float64)  # canonical order
+    size = [r if k == 'type' else n for k in (rows, cols)]
     expected = torch.zeros(size, dtype=torch.float64)
     expected.index_put_((canon[rows], canon[cols]), value, accumulate=True)
-    got = layout.csr(rows, cols, value[perm[rows]]).to_dense()
-    assert torch.allclose(got, expected)
+    matrix = layout.csr(rows, cols, value)  # checked against the invariants
+    assert torch.allclose(matrix.to_dense(), expected)
+    a = torch.randn(size[0], 3, dtype=torch.float64)
+    b = torch.randn(size[1], 3, dtype=torch.float64)
+    dots = layout.sampled_dots(rows, cols, a, b)
+    assert torch.allclose(dots, (a[canon[rows]] * b[canon[cols]]).sum(-1))
 
 
-def test_every_order_is_sorted_and_a_permutation():
+def test_canonical_order_is_sorted_by_target_then_source():
     edge_index, edge_type = random_typed_graph()
     layout = relational_layout(edge_index, edge_type, 7, 4)
-    assert (layout.dst_d.diff() >= 0).all()
-    assert (layout.src_d[layout.by_src].diff() >= 0).all()
-    assert (layout.type_d[layout.by_type].diff() >= 0).all()
-    for perm in (layout.order, layout.by_src, layout.by_type):
-        assert torch.equal(perm.sort()[0], torch.arange(25))
+    key = layout.dst_d * 7 + layout.src_d
+    assert (key.diff() >= 0).all()
+    assert torch.equal(layout.order.sort()[0], torch.arange(25))
+    assert torch.equal(layout.src_d, edge_index[0][layout.order])
+    assert torch.equal(layout.type_d, edge_type[layout.order])
 
 
 def test_without_types_every_edge_is_its_own_type():
@@ -60,10 +71,14 @@ def test_prebuilt_layout_equals_edge_index_and_keeps_edge_order():
     edge_index, edge_type = random_typed_graph()
     x = torch.randn(7, 6, dtype=torch.float64)
     table = torch.randn(4, 6, dtype=torch.float64)
-    out, alpha = conv(x, edge_index, table, edge_type, return_attention_weights=True)
+    out, (ei, alpha) = conv(x, edge_index, table, edge_type,
+                            return_attention_weights=True)
+    assert ei is edge_index
     layout = relational_layout(edge_index, edge_type, 7, 4)
-    out2, alpha2 = conv(x, layout, table, return_attention_weights=True)
-    assert torch.allclose(out, out2) and torch.allclose(alpha, alpha2)
+    out2, (ei2, alpha2) = conv(x, layout, table, return_attention_weights=True)
+    assert torch.allclose(out, out2)
+    assert torch.equal(ei2, edge_index[:, layout.order])
+    assert torch.allclose(alpha[layout.order], alpha2)
     logit = (torch.nn.functional.normalize(table) @ conv.att).view(-1)[edge_type]
     # edges into one node with the same type get the same weight
     same = ((edge_index[1].unsqueeze(0) == edge_index[1].unsqueeze(1))

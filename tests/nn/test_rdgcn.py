@@ -102,7 +102,7 @@ def test_dual_attention_matches_dense_formula_and_sums_to_one():
     weight = weight[:edge_index.size(1)]
     conv = make_dual()
     value = torch.randn(8, 3, dtype=torch.float64)
-    out, alpha = conv(x, edge_index, weight, value=value,
+    out, (_, alpha) = conv(x, edge_index, weight, value=value,
                       return_attention_weights=True)
     h = conv.lin(x)
     f1, f2 = (h @ conv.att_dst).view(-1, 1), (h @ conv.att_src).view(1, -1)
@@ -122,7 +122,7 @@ def test_primal_attention_sums_to_one_and_depends_on_relation_only():
     x, edge_index, _ = random_graph()
     edge_type = torch.randint(0, 3, (30,))
     rel = torch.randn(3, 4, dtype=torch.float64)
-    _, alpha = make_primal()(x, edge_index, rel, edge_type,
+    _, (_, alpha) = make_primal()(x, edge_index, rel, edge_type,
                              return_attention_weights=True)
     sums = scatter(alpha, edge_index[1], dim_size=8, reduce='sum')
     has_edges = torch.bincount(edge_index[1], minlength=8) > 0

@@ -28,7 +28,7 @@ def test_repr_and_shape():
 
 def test_attention_sums_to_one_per_target():
     x, edge_index, rel_table, edge_type = tiny_graph()
-    _, alpha = make_conv()(x, edge_index, rel_table, edge_type,
+    _, (_, alpha) = make_conv()(x, edge_index, rel_table, edge_type,
                            return_attention_weights=True)
     sums = scatter(alpha, edge_index[1], dim_size=8, reduce='sum')
     has_edges = torch.bincount(edge_index[1], minlength=8) > 0

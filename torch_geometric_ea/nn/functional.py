@@ -1,12 +1,43 @@
 r"""Row-wise and sparse-product helpers shared by the layers and models,
 with lean backward passes."""
-from typing import Tuple
+import functools
+from typing import Callable, Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 __all__ = ['rowdot', 'unit_rows', 'unit_rows_backward', 'normalize_rows',
-           'fixed_sparse_product']
+           'fixed_sparse_product', 'eager_float_kernel', 'once_differentiable']
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def eager_float_kernel(fn: Callable) -> Callable:
+    r"""Wraps a hand-written kernel (a custom :class:`torch.autograd.Function`
+    over sparse tensors or with a hand-derived backward) so that it runs
+    the same under every caller:
+
+    - under :func:`torch.compile` it is not traced: the compiled graph
+      breaks around it and it runs eagerly (sparse CSR tensors and NumPy
+      random streams are outside what the compiler traces);
+    - under autocast it runs in float32 with autocast off, as autocast runs
+      its own float32 operations (softmax, norms): float16 and bfloat16
+      inputs are cast up and the output is float32.
+
+    Tensors keep their device and every other dtype (float64 stays
+    float64)."""
+    @functools.wraps(fn)
+    @torch.compiler.disable
+    def kernel(*args, **kwargs):
+        device = next((a.device.type for a in args if isinstance(a, Tensor)), 'cpu')
+        if not torch.is_autocast_enabled(device):
+            return fn(*args, **kwargs)
+        args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in _LOW_PRECISION
+                     else a for a in args)
+        with torch.autocast(device, enabled=False):
+            return fn(*args, **kwargs)
+    return kernel
 
 
 def rowdot(a: Tensor, b: Tensor) -> Tensor:
@@ -29,6 +60,10 @@ def unit_rows_backward(grad: Tensor, unit: Tensor, norm: Tensor) -> Tensor:
 
 
 class _RowNormalize(torch.autograd.Function):
+    r"""Row-wise :math:`L_2` normalisation with a three-pass backward.
+    First-order only (``once_differentiable``): a second derivative raises
+    "trying to differentiate twice a function that was marked with
+    @once_differentiable"; use ``torch.nn.functional.normalize`` for it."""
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         unit, norm = unit_rows(x)
@@ -36,6 +71,7 @@ class _RowNormalize(torch.autograd.Function):
         return unit
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor) -> Tensor:
         return unit_rows_backward(grad, *ctx.saved_tensors)
 
@@ -43,23 +79,40 @@ class _RowNormalize(torch.autograd.Function):
 def normalize_rows(x: Tensor) -> Tensor:
     r"""Row-wise :math:`L_2` normalisation whose backward takes three passes
     instead of autograd's eight (see :func:`unit_rows_backward`)."""
-    return _RowNormalize.apply(x)
+    return _row_normalize(x)
 
 
 class _FixedSparseProduct(torch.autograd.Function):
+    r""":math:`\mathbf{A} \mathbf{X}` whose backward multiplies by a prebuilt
+    :math:`\mathbf{A}^\top`. First-order only (``once_differentiable``)."""
     @staticmethod
     def forward(ctx, x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
         ctx.transpose = transpose
         return matrix @ x
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor):
         return ctx.transpose @ grad.contiguous(), None, None
+
+
+@eager_float_kernel
+def _row_normalize(x: Tensor) -> Tensor:
+    return _RowNormalize.apply(x)
+
+
+@eager_float_kernel
+def _fixed_sparse_product(x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
+    if matrix.dtype != x.dtype or matrix.device != x.device:
+        matrix = matrix.to(x.device, x.dtype)
+        transpose = transpose.to(x.device, x.dtype)
+    return _FixedSparseProduct.apply(x, matrix, transpose)
 
 
 def fixed_sparse_product(matrix: Tensor, transpose: Tensor, x: Tensor) -> Tensor:
     r""":math:`\mathbf{A} \mathbf{X}` for a fixed sparse (CSR)
     :math:`\mathbf{A}`, differentiable in :math:`\mathbf{X}` only: the
     backward multiplies by the prebuilt ``transpose`` :math:`\mathbf{A}^\top`
-    instead of transposing and sorting :math:`\mathbf{A}` on every call."""
-    return _FixedSparseProduct.apply(x, matrix, transpose)
+    instead of transposing and sorting :math:`\mathbf{A}` on every call.
+    A matrix of another dtype or device is cast to ``x``'s first."""
+    return _fixed_sparse_product(x, matrix, transpose)

@@ -13,8 +13,8 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
-from ..layout import RelationalLayout, relational_layout
-from .relational_attention_conv import _sampled_dots
+from ..functional import eager_float_kernel, once_differentiable
+from ..layout import RelationalLayout, as_layout, attention_weights
 
 __all__ = ['DualRelationAttentionConv']
 
@@ -27,7 +27,7 @@ class _AttentionSum(torch.autograd.Function):
     \mathbf{g}_i^\top \mathbf{v}_j` is a sampled product and
     :math:`\nabla_{\mathbf{v}_j} = \sum_{(j, i)} \alpha_{ji} \mathbf{g}_i`
     the transposed product, so no step holds :math:`|\mathcal{E}| \times C`
-    values."""
+    values. First-order only (``once_differentiable``)."""
     @staticmethod
     def forward(ctx, alpha: Tensor, value: Tensor, layout: RelationalLayout):
         ctx.save_for_backward(alpha, value)
@@ -35,18 +35,20 @@ class _AttentionSum(torch.autograd.Function):
         return layout.csr('dst', 'src', alpha) @ value
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor):
         alpha, value = ctx.saved_tensors
         layout = ctx.layout
         grad = grad.contiguous()
         grad_alpha = grad_value = None
         if ctx.needs_input_grad[0]:
-            grad_alpha = _sampled_dots(layout, 'dst', 'src', grad, value)
+            grad_alpha = layout.sampled_dots('dst', 'src', grad, value)
         if ctx.needs_input_grad[1]:
-            grad_value = layout.csr('src', 'dst', alpha[layout.by_src]) @ grad
+            grad_value = layout.csr('src', 'dst', alpha) @ grad
         return grad_alpha, grad_value, None
 
 
+@eager_float_kernel
 def attention_sum(alpha: Tensor, value: Tensor, layout: RelationalLayout) -> Tensor:
     r""":math:`\mathbf{x}'_i = \sum_{(j, i)} \alpha_{ji} \mathbf{v}_j` for
     per-edge weights ``alpha`` in the target order of ``layout``, with
@@ -55,18 +57,19 @@ def attention_sum(alpha: Tensor, value: Tensor, layout: RelationalLayout) -> Ten
 
 
 def attend(conv: MessagePassing, alpha: Tensor, value: Tensor,
-           layout: RelationalLayout, return_attention_weights: bool = False):
+           layout: RelationalLayout, edge_index: Union[Tensor, RelationalLayout],
+           return_attention_weights: bool = False):
     r"""The output of an attention layer ``conv``: :func:`attention_sum`
     when it is fused with ``'add'`` aggregation, else its ``propagate``
     (whose ``message(value_j, alpha)`` weights the values); with
-    ``return_attention_weights`` also :math:`\alpha` in input edge order."""
+    ``return_attention_weights`` also ``(edge_index, alpha)`` as
+    :class:`~torch_geometric.nn.conv.GATConv` returns them."""
     if conv.fused and conv.aggr == 'add':
         out = attention_sum(alpha, value, layout)
     else:
-        out = conv.propagate(torch.stack([layout.src_d, layout.dst_d]),
-                             value=value, alpha=alpha)
+        out = conv.propagate(layout.edge_index(), value=value, alpha=alpha)
     if return_attention_weights:
-        return out, layout.to_input_order(alpha.detach())
+        return out, attention_weights(edge_index, layout, alpha.detach())
     return out
 
 
@@ -174,13 +177,11 @@ class DualRelationAttentionConv(MessagePassing):
             value (torch.Tensor, optional): Aggregated features
                 :math:`(N, C)`. (default: :obj:`None`: ``x``)
             return_attention_weights (bool, optional): If :obj:`True`, also
-                returns the attention :math:`(E)` in the order of the edges.
+                returns ``(edge_index, alpha)`` as
+                :class:`~torch_geometric.nn.conv.GATConv` does.
                 (default: :obj:`False`)
         """
-        if isinstance(edge_index, RelationalLayout):
-            layout = edge_index
-        else:
-            layout = relational_layout(edge_index, None, x.size(0))
+        layout = as_layout(edge_index, None, x.size(0))
         value = x if value is None else value
         if value.size(0) != x.size(0):
             raise ValueError(f"expected one value row per node ({x.size(0)}), "
@@ -192,7 +193,8 @@ class DualRelationAttentionConv(MessagePassing):
             logit = logit * edge_weight[layout.order]
         alpha = softmax(F.leaky_relu(logit, self.negative_slope), layout.dst_d,
                         num_nodes=x.size(0))
-        return attend(self, alpha, value, layout, return_attention_weights)
+        return attend(self, alpha, value, layout, edge_index,
+                      return_attention_weights)
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
         r"""Each edge sends the source's value weighted by its attention,

@@ -106,7 +106,7 @@ class PrimalRelationAttentionConv(MessagePassing):
         score = (rel @ self.att).view(-1) + self.att_bias
         alpha = softmax(F.leaky_relu(score, self.negative_slope)[layout.type_d],
                         layout.dst_d, num_nodes=x.size(0))
-        return attend(self, alpha, x, layout, return_attention_weights)
+        return attend(self, alpha, x, layout, edge_index, return_attention_weights)
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
         r"""Each edge sends the source's features weighted by its attention,

@@ -1,6 +1,6 @@
 r"""The relational (Householder reflection) attention layer of Dual-AMN,
 :class:`~torch_geometric_ea.nn.RelationalAttentionConv`."""
-from typing import Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -10,19 +10,10 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
-from ..functional import normalize_rows
-from ..layout import RelationalLayout, as_layout
+from ..functional import eager_float_kernel, normalize_rows, once_differentiable
+from ..layout import RelationalLayout, as_layout, attention_weights
 
 __all__ = ['RelationalAttentionConv']
-
-
-def _sampled_dots(layout: RelationalLayout, rows: str, cols: str, a: Tensor,
-                  b: Tensor) -> Tensor:
-    r"""Per-edge dot products :math:`\mathbf{a}_{rows(e)}^\top
-    \mathbf{b}_{cols(e)}` in the order of ``rows`` (a sampled product:
-    no per-edge feature rows)."""
-    mask = layout.csr(rows, cols, a.new_zeros(layout.src_d.numel()))
-    return torch.sparse.sampled_addmm(mask, a, b.t(), beta=0.0).values()
 
 
 class _RelationalAttention(torch.autograd.Function):
@@ -55,14 +46,18 @@ class _RelationalAttention(torch.autograd.Function):
         \textstyle\sum \nabla_{e_{ij}} \mathbf{r}_{ij}
 
     where :math:`e_{ij} = \mathbf{v}^\top \mathbf{r}_{ij}` is the logit.
+    Parallel edges share one entry of each sparse matrix (their values
+    summed), so the matrices are valid CSR on any graph. First-order only
+    (``once_differentiable``): a second derivative raises "trying to
+    differentiate twice a function that was marked with
+    @once_differentiable"; ``fused=False`` runs on autograd and supports it.
     """
     @staticmethod
     def forward(ctx, x: Tensor, table: Tensor, att: Tensor,
                 layout: RelationalLayout):
         alpha = softmax((table @ att).view(-1)[layout.type_d], layout.dst_d,
                         num_nodes=layout.num_nodes)
-        proj = torch.empty_like(alpha)
-        proj[layout.by_type] = _sampled_dots(layout, 'type', 'src', table, x)
+        proj = layout.sampled_dots('type', 'src', table, x)
         out = layout.csr('dst', 'src', alpha) @ x
         out -= layout.csr('dst', 'type', 2 * alpha * proj) @ table
         ctx.save_for_backward(x, table, att, alpha, proj)
@@ -71,29 +66,40 @@ class _RelationalAttention(torch.autograd.Function):
         return out, alpha
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor, _):
         x, table, att, alpha, proj = ctx.saved_tensors
         layout = ctx.layout
         grad_out = grad_out.contiguous()
-        u = _sampled_dots(layout, 'dst', 'type', grad_out, table)
-        grad_alpha = _sampled_dots(layout, 'dst', 'src', grad_out, x)
+        u = layout.sampled_dots('dst', 'type', grad_out, table)
+        grad_alpha = layout.sampled_dots('dst', 'src', grad_out, x)
         grad_alpha.sub_(2 * proj * u)
         weighted = alpha * grad_alpha
         total = x.new_zeros(layout.num_nodes).index_add_(0, layout.dst_d, weighted)
         grad_logit = weighted.sub_(alpha * total[layout.dst_d])
 
         alpha_u = alpha * u
-        s, t = layout.by_src, layout.by_type
-        grad_x = layout.csr('src', 'dst', alpha[s]) @ grad_out
-        grad_x -= layout.csr('src', 'type', 2 * alpha_u[s]) @ table
-        grad_table = layout.csr('type', 'dst', (alpha * proj)[t]) @ grad_out
-        grad_table += layout.csr('type', 'src', alpha_u[t]) @ x
+        grad_x = layout.csr('src', 'dst', alpha) @ grad_out
+        grad_x -= layout.csr('src', 'type', 2 * alpha_u) @ table
+        grad_table = layout.csr('type', 'dst', alpha * proj) @ grad_out
+        grad_table += layout.csr('type', 'src', alpha_u) @ x
         grad_table.mul_(-2.0)
         logit_sum = table.new_zeros(layout.num_types).index_add_(
             0, layout.type_d, grad_logit)
         grad_table.addr_(logit_sum, att.view(-1))
         grad_att = (table.t() @ logit_sum).view_as(att)
         return grad_x, grad_table, grad_att, None
+
+
+@eager_float_kernel
+def relational_attention(x: Tensor, table: Tensor, att: Tensor,
+                         layout: RelationalLayout) -> Tuple[Tensor, Tensor]:
+    r"""The fused layer (:class:`_RelationalAttention`): the output
+    :math:`(N, C)` and the attention :math:`(E)` in the layout's canonical
+    order. Runs eagerly under :func:`torch.compile` and in float32 under
+    autocast (see :func:`~torch_geometric_ea.nn.functional.eager_float_kernel`).
+    """
+    return _RelationalAttention.apply(x, table, att, layout)
 
 
 class RelationalAttentionConv(MessagePassing):
@@ -131,6 +137,11 @@ class RelationalAttentionConv(MessagePassing):
             backward pass instead of :meth:`message` and :meth:`propagate`
             (same result, several times less memory and time).
             (default: :obj:`True`)
+        cached (bool, optional): If set to :obj:`True`, the layer builds the
+            :class:`RelationalLayout` of the first graph it sees and reuses
+            it on every later call, as ``GCNConv(cached=True)`` does; only
+            for a fixed graph (transductive learning).
+            :meth:`reset_parameters` clears it. (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -139,21 +150,28 @@ class RelationalAttentionConv(MessagePassing):
           :math:`(2, |\mathcal{E}|)`, relation vectors
           :math:`(|\mathcal{E}|, C)` or a relation table :math:`(R, C)`
           with edge types :math:`(|\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, C)`
+        - **output:** node features :math:`(|\mathcal{V}|, C)`, and with
+          ``return_attention_weights`` the pair ``(edge_index, alpha)``
+          with :math:`(2, |\mathcal{E}|)` and :math:`(|\mathcal{E}|)`
 
     .. note::
         The fused path needs :math:`O(|\mathcal{E}| + (|\mathcal{V}| + R)
         C)` memory: it never forms per-edge feature rows, which
         :meth:`propagate` does (:math:`O(|\mathcal{E}| \cdot C)`). Nodes
-        without incoming edges receive zeros (plus the bias).
+        without incoming edges receive zeros (plus the bias). It is one
+        hand-written kernel: :func:`torch.compile` runs it eagerly (a graph
+        break), autocast runs it in float32, and it is first-order only;
+        ``fused=False`` is plain autograd throughout.
     """
     def __init__(self, channels: int, bias: bool = False, normalize: bool = True,
-                 fused: bool = True, **kwargs):
+                 fused: bool = True, cached: bool = False, **kwargs):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
         self.channels = channels
         self.normalize = normalize
         self.fused = fused
+        self.cached = cached
+        self._cached_layout: Optional[RelationalLayout] = None
         self.att = Parameter(torch.empty(channels, 1))
         if bias:
             self.bias = Parameter(torch.empty(channels))
@@ -165,6 +183,7 @@ class RelationalAttentionConv(MessagePassing):
         r"""Re-initialises the attention vector :math:`\mathbf{v}` with
         Glorot initialisation and the bias, if any, with zeros."""
         super().reset_parameters()
+        self._cached_layout = None
         glorot(self.att)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
@@ -180,32 +199,44 @@ class RelationalAttentionConv(MessagePassing):
                 :math:`(2, E)`, messages flow from ``edge_index[0]`` to
                 ``edge_index[1]``; or a :class:`RelationalLayout` of edges
                 and types built once with :func:`relational_layout` (saves
-                three sorts per call on a fixed graph).
+                its sorts on every call on a fixed graph; so does
+                ``cached=True``).
             rel (torch.Tensor): Per-edge relation vectors :math:`(E, C)`,
                 or, with ``edge_type`` or a layout, a relation table
                 :math:`(R, C)`. They need not be normalised.
             edge_type (torch.Tensor, optional): Relation id per edge
                 :math:`(E)`. (default: :obj:`None`)
             return_attention_weights (bool, optional): If :obj:`True`, also
-                returns the attention :math:`(E)`, in the order of the
-                edges. (default: :obj:`False`)
+                returns ``(edge_index, alpha)`` as
+                :class:`~torch_geometric.nn.conv.GATConv` does: the input
+                edges with their attention :math:`(E)` in their order (for
+                a layout, its edges in canonical order).
+                (default: :obj:`False`)
         """
-        layout = as_layout(edge_index, edge_type, x.size(0), rel)
+        layout = self._layout(x, edge_index, rel, edge_type)
         if self.normalize:
             rel = normalize_rows(rel)
         if self.fused and self.aggr == 'add':
-            out, alpha = _RelationalAttention.apply(x, rel, self.att, layout)
+            out, alpha = relational_attention(x, rel, self.att, layout)
         else:
             rel = rel[layout.type_d]
             alpha = softmax((rel @ self.att).view(-1), layout.dst_d,
                             num_nodes=x.size(0))
-            out = self.propagate(torch.stack([layout.src_d, layout.dst_d]), x=x,
-                                 rel=rel, alpha=alpha)
+            out = self.propagate(layout.edge_index(), x=x, rel=rel, alpha=alpha)
         if self.bias is not None:
             out = out + self.bias
         if return_attention_weights:
-            return out, layout.to_input_order(alpha)
+            return out, attention_weights(edge_index, layout, alpha)
         return out
+
+    def _layout(self, x: Tensor, edge_index: Union[Tensor, RelationalLayout],
+                rel: Tensor, edge_type: OptTensor) -> RelationalLayout:
+        if self.cached and self._cached_layout is not None:
+            return as_layout(self._cached_layout, None, x.size(0), rel)
+        layout = as_layout(edge_index, edge_type, x.size(0), rel)
+        if self.cached:
+            self._cached_layout = layout
+        return layout
 
     def message(self, x_j: Tensor, rel: Tensor, alpha: Tensor) -> Tensor:
         r"""Each edge sends its source features reflected by the edge's
