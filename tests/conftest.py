@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 MIRROR_ENV = 'TORCH_GEOMETRIC_EA_MIRROR'
 
@@ -32,3 +33,13 @@ def dataset_root(tmp_path) -> str:
     root = tmp_path / 'datasets'
     root.mkdir()
     return str(root)
+
+
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    r"""Every device this machine has: the CPU always, CUDA when available
+    (``benchmarks/gpu.sh`` runs the suite there)."""
+    return torch.device(request.param)

@@ -5,6 +5,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .functional import eager_float_kernel, once_differentiable
+
 __all__ = ['NormalizedHardSampleMiningLoss']
 
 # The most entries of one rows x candidates score block (256 MiB in float32):
@@ -122,7 +124,8 @@ class _NHSMFunction(torch.autograd.Function):
 
     Rows are processed in blocks, and each block's gradient is computed in
     the forward pass while its scores are at hand, so no score matrix
-    outlives its block; backward only scales the stored gradients.
+    outlives its block; backward only scales the stored gradients. So it
+    is first-order only (``once_differentiable``).
     """
     @staticmethod
     def forward(ctx, anchor: Tensor, positive: Tensor, cand: Tensor,
@@ -155,9 +158,15 @@ class _NHSMFunction(torch.autograd.Function):
         return (torch.cat(losses) + tau).sum()
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor):
         grads = [g.mul_(grad_out) for g in ctx.saved_tensors]  # single backward
         return (*grads, None, None, None, None, None, None)
+
+
+@eager_float_kernel
+def _nhsm(*args):
+    return _NHSMFunction.apply(*args)
 
 
 def _check_candidates(candidates: Tensor, num_nodes: int):
@@ -271,7 +280,7 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
                 position[cand] = torch.arange(cand.numel(), device=x.device)
                 mask = torch.stack([position[a], position[p]], dim=1)
                 cand_x = x[cand]
-            total = total + _NHSMFunction.apply(x[a], x[p], cand_x, mask, *args)
+            total = total + _nhsm(x[a], x[p], cand_x, mask, *args)
         return total / pairs.size(1)
 
     def __repr__(self) -> str:

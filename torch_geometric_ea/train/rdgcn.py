@@ -15,6 +15,7 @@ from torch_geometric_ea.data.names import name_features
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
 from torch_geometric_ea.nn import RDGCN, rdgcn_dual_graph
+from torch_geometric_ea.nn.functional import eager_float_kernel, once_differentiable
 from torch_geometric_ea.train.common import TrainResult
 
 __all__ = ['RDGCNConfig', 'train_rdgcn', 'l1_nearest', 'chunked_margin_l1_loss']
@@ -119,7 +120,8 @@ class _ChunkedMarginL1(torch.autograd.Function):
     differences exist: with :math:`\mathbf{s} = \mathrm{sign}(\mathbf{x}_u -
     \mathbf{x}_v)`, an active term :math:`[d(a, b) + \gamma - d(u, v)]_+`
     sends :math:`\pm\mathbf{s}_{ab}` to :math:`a, b` and
-    :math:`\mp\mathbf{s}_{uv}` to :math:`u, v`."""
+    :math:`\mp\mathbf{s}_{uv}` to :math:`u, v`. The gradient is formed in
+    the forward pass, so it is first-order only (``once_differentiable``)."""
     @staticmethod
     def forward(ctx, x: Tensor, pairs: Tensor, negatives: Tensor, gamma: float,
                 chunk_size: int) -> Tensor:
@@ -162,6 +164,7 @@ class _ChunkedMarginL1(torch.autograd.Function):
         return total
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor):
         grad, = ctx.saved_tensors
         return grad * grad_out, None, None, None, None
@@ -192,7 +195,8 @@ def chunked_margin_l1_loss(x: Tensor, pairs: Tensor, negatives: Tensor,
     if negatives.dim() != 3 or negatives.shape[:2] != (2, pairs.size(1)):
         raise ValueError(f"Expected 'negatives' of shape [2, {pairs.size(1)}, "
                          f"k] (got {list(negatives.shape)})")
-    total = _ChunkedMarginL1.apply(x, pairs, negatives, gamma, chunk_size)
+    total = eager_float_kernel(_ChunkedMarginL1.apply)(x, pairs, negatives, gamma,
+                                                       chunk_size)
     return total / (2 * negatives[0].numel())
 
 

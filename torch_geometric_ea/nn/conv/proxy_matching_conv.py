@@ -12,7 +12,12 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
-from ..functional import unit_rows, unit_rows_backward
+from ..functional import (
+    eager_float_kernel,
+    once_differentiable,
+    unit_rows,
+    unit_rows_backward,
+)
 
 __all__ = ['ProxyMatchingConv']
 
@@ -32,7 +37,9 @@ class _DenseProxyGate(torch.autograd.Function):
     \beta_{ik} \mathbf{q}_k` the output is :math:`\mathbf{h}_i -
     \mathbf{a}_i + \mathbf{g}_i \odot \mathbf{a}_i`. Rows are independent,
     so both passes go ``chunk_size`` rows at a time: the intermediates
-    never exceed a few :math:`\text{chunk} \times C` blocks."""
+    never exceed a few :math:`\text{chunk} \times C` blocks. First-order
+    only (``once_differentiable``); the ``edge_index`` path of the layer is
+    plain autograd."""
     @staticmethod
     def _forward(x, proxy, weight, bias):
         x_unit, x_norm = unit_rows(x)
@@ -56,6 +63,7 @@ class _DenseProxyGate(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         x, proxy, weight, bias = ctx.saved_tensors
         grad_x = torch.empty_like(x)
@@ -78,6 +86,12 @@ class _DenseProxyGate(torch.autograd.Function):
             grad_proxy += unit_rows_backward(grad_cos.t() @ x_unit, q_unit, q_norm)
             grad_x[rows] = g_x
         return grad_x, grad_proxy, grad_weight, grad_bias, None
+
+
+@eager_float_kernel
+def _dense_proxy_gate(x: Tensor, proxy: Tensor, weight: Tensor, bias: OptTensor,
+                      chunk_size: Optional[int]) -> Tensor:
+    return _DenseProxyGate.apply(x, proxy, weight, bias, chunk_size)
 
 
 class ProxyMatchingConv(MessagePassing):
@@ -118,7 +132,15 @@ class ProxyMatchingConv(MessagePassing):
     Shapes:
         - **input:** entity features :math:`(N, C)`, optional proxy-to-entity
           edges :math:`(2, E)` (row 0 proxy ids, row 1 entity ids)
-        - **output:** entity features :math:`(N, C)`
+        - **output:** entity features :math:`(N, C)`, and with
+          ``return_attention_weights`` the pair ``(edge_index, beta)``:
+          the proxy-to-entity edges :math:`(2, E)` (all :math:`N n` pairs,
+          entity-major, on the dense path) and their attention :math:`(E)`
+
+    .. note::
+        The dense path is one hand-written kernel: :func:`torch.compile`
+        runs it eagerly (a graph break), autocast runs it in float32, and
+        it is first-order only; the ``edge_index`` path is plain autograd.
     """
     def __init__(self, channels: int, num_proxies: int = 64, bias: bool = True,
                  chunk_size: Optional[int] = 65536, **kwargs):
@@ -140,7 +162,8 @@ class ProxyMatchingConv(MessagePassing):
         glorot(self.proxy)
         self.gate.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: OptTensor = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: OptTensor = None,
+                return_attention_weights: bool = False):
         r"""Runs the layer.
 
         Args:
@@ -148,10 +171,17 @@ class ProxyMatchingConv(MessagePassing):
             edge_index (torch.Tensor, optional): Proxy-to-entity edges
                 :math:`(2, E)`; all proxies for every entity when
                 :obj:`None`. (default: :obj:`None`)
+            return_attention_weights (bool, optional): If :obj:`True`, also
+                returns ``(edge_index, beta)`` as
+                :class:`~torch_geometric.nn.conv.GATConv` does.
+                (default: :obj:`False`)
         """
         if edge_index is None:
-            return _DenseProxyGate.apply(x, self.proxy, self.gate.weight,
-                                         self.gate.bias, self.chunk_size)
+            out = _dense_proxy_gate(x, self.proxy, self.gate.weight,
+                                    self.gate.bias, self.chunk_size)
+            if not return_attention_weights:
+                return out
+            return out, self._dense_attention(x)
         cos = (F.normalize(x, dim=-1)[edge_index[1]] *
                F.normalize(self.proxy, dim=-1)[edge_index[0]]).sum(-1)
         beta = softmax(cos, edge_index[1], num_nodes=x.size(0))
@@ -159,7 +189,20 @@ class ProxyMatchingConv(MessagePassing):
                                   size=(self.num_proxies, x.size(0)))
         x_p = x - attended
         gate = torch.sigmoid(self.gate(x_p))
-        return gate * x + (1 - gate) * x_p
+        out = gate * x + (1 - gate) * x_p
+        if return_attention_weights:
+            return out, (edge_index, beta)
+        return out
+
+    @torch.no_grad()
+    def _dense_attention(self, x: Tensor):
+        n, k = x.size(0), self.num_proxies
+        beta = torch.softmax(F.normalize(x, dim=-1)
+                             @ F.normalize(self.proxy, dim=-1).t(), dim=-1)
+        edge_index = torch.stack([
+            torch.arange(k, device=x.device).repeat(n),
+            torch.arange(n, device=x.device).repeat_interleave(k)])
+        return edge_index, beta.reshape(-1)
 
     def message(self, x_j: Tensor, beta: Tensor) -> Tensor:
         r"""Each proxy-to-entity edge sends the proxy weighted by its

@@ -9,7 +9,12 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from ..conv import ProxyMatchingConv, RelationalAttentionConv
-from ..functional import fixed_sparse_product, normalize_rows
+from ..functional import (
+    eager_float_kernel,
+    fixed_sparse_product,
+    normalize_rows,
+    once_differentiable,
+)
 from ..layout import RelationalLayout, relational_layout
 
 __all__ = ['DualAMN', 'dual_amn_graph', 'SparseMean']
@@ -124,11 +129,21 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
                 rel_avg=SparseMean.from_coo(rel_avg), num_nodes=n)
 
 
+@eager_float_kernel
+def _sparse_mm(matrix: Tensor, x: Tensor) -> Tensor:
+    r""":math:`\mathbf{A} \mathbf{X}` for a fixed sparse COO matrix, cast to
+    ``x``'s dtype and device when they differ."""
+    if matrix.dtype != x.dtype or matrix.device != x.device:
+        matrix = matrix.to(x.device, x.dtype)
+    return torch.sparse.mm(matrix, x)
+
+
 class _Dropout(torch.autograd.Function):
     r"""Inverted dropout whose mask comes from NumPy's PCG64 generator
     (seeded from torch's), a few times faster on CPU than
     :func:`torch.nn.functional.dropout`'s Bernoulli sampling. The drop
-    probability is quantised to :math:`1/65536`."""
+    probability is quantised to :math:`1/65536`. First-order only
+    (``once_differentiable``)."""
     @staticmethod
     def forward(ctx, x: Tensor, p: float, inplace: bool) -> Tensor:
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
@@ -143,6 +158,7 @@ class _Dropout(torch.autograd.Function):
         return x.mul(keep).mul_(ctx.scale)  # several times faster than where
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor):
         keep, = ctx.saved_tensors
         return grad.mul(keep).mul_(ctx.scale), None, None
@@ -153,6 +169,11 @@ def _dropout(x: Tensor, p: float, training: bool, inplace: bool = False) -> Tens
         return x
     if x.device.type != 'cpu':
         return F.dropout(x, p, training, inplace)
+    return _numpy_dropout(x, p, inplace)
+
+
+@torch.compiler.disable
+def _numpy_dropout(x: Tensor, p: float, inplace: bool) -> Tensor:
     return _Dropout.apply(x, p, inplace)
 
 
@@ -248,7 +269,7 @@ class DualAMN(torch.nn.Module):
         part of a pass on big graphs, see only those :math:`K` rows."""
         x_ent = graph.ent_avg @ self.ent_emb.weight
         x_rel = graph.rel_avg @ self.rel_emb.weight
-        rel = normalize_rows(torch.sparse.mm(graph.set_rel, self.rel_emb.weight))
+        rel = normalize_rows(_sparse_mm(graph.set_rel, self.rel_emb.weight))
         out = torch.cat([
             self.ent_encoder(x_ent, graph.layout, rel, index),
             self.rel_encoder(x_rel, graph.layout, rel, index),
