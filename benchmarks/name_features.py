@@ -27,7 +27,7 @@ def main(argv=None):
         dataset, pair = run.split('/')
         data = load_pair(dataset, pair, args.root, seed=0)
         x_src, x_tgt = name_features(data, dim=args.dim)
-        test = data[LINK].edge_index[:, data[LINK].test_mask]
+        test = data[LINK].edge_label_index[:, data[LINK].test_mask]
         m = evaluate_alignment(x_src, x_tgt, test, csls_k=0)['src->tgt']
         print(f"| {run} | {m['hits@1']:.3f} | {m['hits@10']:.3f} | {m['mrr']:.3f} |",
               flush=True)

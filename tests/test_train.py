@@ -211,7 +211,7 @@ def test_batch_loss_over_candidates_embeds_only_the_rows_it_reads():
 def test_literal_variant_ranks_by_structure_plus_names():
     data = synthetic_pair(300, num_relations=10, seed=2)
     n1, n2 = data['src'].num_nodes, data['tgt'].num_nodes
-    truth = {int(t): int(s) for s, t in data['src', 'link', 'tgt'].edge_index.t()}
+    truth = {int(t): int(s) for s, t in data['src', 'link', 'tgt'].edge_label_index.t()}
     # labels: a linked target is named as its source
     data['src'].name = [f'e{i}' for i in range(n1)]
     data['tgt'].name = [f'e{truth[t]}' if t in truth else f'x{t}'

@@ -56,7 +56,7 @@ def test_same_seed_same_run_and_untrained_is_poor():
 def with_features(data, noise=0.1, dim=40, seed=0):
     r"""Binary features shared by aligned entities, with a few bits flipped."""
     gen = torch.Generator().manual_seed(seed)
-    links = data['src', 'link', 'tgt'].edge_index
+    links = data['src', 'link', 'tgt'].edge_label_index
     x_src = (torch.rand(data['src'].num_nodes, dim, generator=gen) < 0.2).float()
     x_tgt = (torch.rand(data['tgt'].num_nodes, dim, generator=gen) < 0.2).float()
     x_tgt[links[1]] = x_src[links[0]]

@@ -47,7 +47,7 @@ def test_learned_features_learn_a_synthetic_pair():
 def test_name_features_align_entities_with_equal_names():
     data = synthetic_pair(300, num_relations=15, seed=2)
     # Give each target entity the (random-looking) name of its counterpart.
-    src, tgt = data['src', 'link', 'tgt'].edge_index
+    src, tgt = data['src', 'link', 'tgt'].edge_label_index
     words = ['alpha', 'bravo', 'delta', 'kilo', 'lima', 'oscar', 'sierra', 'tango']
     names = [f'{words[i % 8]}_{words[(i // 8) % 8]}_{i * 7919 % 1000}'
              for i in range(300)]

@@ -86,7 +86,7 @@ def _pair_state(data: HeteroData) -> Dict:
         edge_index=(data[SRC_TRIPLE].edge_index, data[TGT_TRIPLE].edge_index),
         edge_type=(data[SRC_TRIPLE].edge_type, data[TGT_TRIPLE].edge_type),
         num_relations=(data[SRC_TRIPLE].num_relations, data[TGT_TRIPLE].num_relations),
-        link_index=data[LINK].edge_index,
+        link_index=data[LINK].edge_label_index,
         train_mask=data[LINK].train_mask, val_mask=data[LINK].val_mask,
         test_mask=data[LINK].test_mask,
         uri=(list(data[SRC].uri), list(data[TGT].uri)),
@@ -248,7 +248,7 @@ class Aligner:
         :func:`~torch_geometric_ea.metrics.evaluate_alignment` with
         ``kwargs``."""
         if links is None:
-            links = self.data[LINK].edge_index[:, self.data[LINK].test_mask]
+            links = self.data[LINK].edge_label_index[:, self.data[LINK].test_mask]
         x_src, x_tgt = self.embed()
         return evaluate_alignment(x_src, x_tgt, links, **kwargs)
 
@@ -286,9 +286,9 @@ class Aligner:
         radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
         k = min(k, y.size(0))
         score = x.new_empty(x.size(0), k)
-        index = torch.empty(x.size(0), k, dtype=torch.long)
-        best_of_target = torch.full((y.size(0),), float('-inf'))
-        best_source = torch.zeros(y.size(0), dtype=torch.long)
+        index = torch.empty(x.size(0), k, dtype=torch.long, device=x.device)
+        best_of_target = y.new_full((y.size(0),), float('-inf'))
+        best_source = torch.zeros(y.size(0), dtype=torch.long, device=x.device)
         chunks = _score_chunks(x, y, radii, chunk_size)
         total = -(-x.size(0) // chunk_size)
         for rows, scores in tqdm(chunks, total=total, desc='scoring', disable=not progress,
@@ -298,22 +298,24 @@ class Aligner:
             better = value > best_of_target
             best_of_target[better] = value[better]
             best_source[better] = arg[better] + rows.start
-        rank = torch.arange(1, k + 1).expand(x.size(0), k).clone()
-        keep = torch.ones(x.size(0), dtype=torch.bool)
+        row_ids = torch.arange(x.size(0), device=x.device)
+        rank = torch.arange(1, k + 1, device=x.device).expand(x.size(0), k).clone()
+        keep = torch.ones(x.size(0), dtype=torch.bool, device=x.device)
         if decoder == 'mutual':
-            keep = best_source[index[:, 0]] == torch.arange(x.size(0))
+            keep = best_source[index[:, 0]] == row_ids
         elif decoder == 'hungarian':
             match = hungarian_matching(x, y)
             matched = match >= 0
             partner = match.clamp(min=0)
             partner_score = self._csls_of(x, y, radii, partner)
-            above = torch.zeros(x.size(0), dtype=torch.long)
+            above = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
             for rows, scores in _score_chunks(x, y, radii, chunk_size):
                 # above the partner by more than float rounding of the product
                 above[rows] = (scores > partner_score[rows, None] + 1e-6).sum(1)
             # the partner first, then the best candidates other than it: the
             # first k columns of [partner | top-k] that are not a repeat
-            take = torch.cat([torch.ones(x.size(0), 1, dtype=torch.bool),
+            take = torch.cat([torch.ones(x.size(0), 1, dtype=torch.bool,
+                                         device=x.device),
                               index != partner[:, None]], 1)
             cols = take.long().argsort(dim=1, descending=True, stable=True)[:, :k]
             index = torch.cat([partner[:, None], index], 1).gather(1, cols)

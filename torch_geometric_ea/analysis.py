@@ -102,15 +102,16 @@ def hits_by_degree(x_src: Tensor, x_tgt: Tensor, data: HeteroData,
         ``hits@1`` NaN for an empty one).
     """
     if links is None:
-        links = data[LINK].edge_index[:, data[LINK].test_mask]
+        links = data[LINK].edge_label_index[:, data[LINK].test_mask]
     if list(buckets) != sorted(set(buckets)) or buckets[0] < 0:
         raise ValueError(f"'buckets' must be increasing non-negative lower "
                          f"bounds (got {list(buckets)})")
-    ranks = torch.empty(0)
+    ranks = x_src.new_empty(0)
     if links.size(1) > 0:  # a pair with seed links only has none to rank
         x = F.normalize(x_src[links[0]], dim=-1)
         y = F.normalize(x_tgt[links[1]], dim=-1)
-        ranks = rank_of_true(x, y, torch.arange(links.size(1)), csls_k=csls_k)
+        ranks = rank_of_true(x, y, torch.arange(links.size(1), device=x.device),
+                             csls_k=csls_k)
     degree = entity_degree(data, SRC)[links[0]]
     out = []
     for i, low in enumerate(buckets):

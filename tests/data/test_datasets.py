@@ -78,11 +78,11 @@ def test_mirror_download_and_seeded_processing(fake_mirror, dataset_root,
     trains = {}
     for seed in range(6):
         ds = DBP15K(dataset_root, 'zh_en', train_ratio=0.34, seed=seed)
-        assert ds.processed_paths[0].endswith(f'data_train0.34_seed{seed}.pt')
+        assert ds.processed_paths[0].endswith(f'data_v2_train0.34_seed{seed}.pt')
         trains[seed] = links(ds[0], 'train').tolist()
     assert len({str(t) for t in trains.values()}) > 1  # seeds give other splits
     processed = os.listdir(osp.join(dataset_root, 'zh_en', 'processed'))
-    assert {f'data_train0.34_seed{s}.pt' for s in range(6)} <= set(processed)
+    assert {f'data_v2_train0.34_seed{s}.pt' for s in range(6)} <= set(processed)
     # a cached split is loaded, not recomputed
     assert links(DBP15K(dataset_root, 'zh_en', train_ratio=0.34, seed=0)[0],
                  'train').tolist() == trains[0]
@@ -133,7 +133,7 @@ def test_dwy100k_and_openea_from_mirror(fake_mirror, dataset_root):
     assert data[TGT_TRIPLE].relation_uri == ['http://y/p']
     assert int(data[LINK].train_mask.sum()) == 1
     ds = OpenEA(dataset_root, 'EN_FR_15K_V2', fold=3)
-    assert ds.processed_paths[0].endswith('data_fold3.pt')
+    assert ds.processed_paths[0].endswith('data_v2_fold3.pt')
     data = ds[0]
     assert data[SRC].uri == ['A', 'B', 'C']
     assert [data[LINK][f'{s}_mask'].tolist() for s in ('train', 'val', 'test')] \
@@ -231,7 +231,7 @@ def test_dbp15k(pair, mirror, real_root):
     data = ds[0]
     raw = mirror / 'dbp15k' / pair
     assert (data[SRC].num_nodes, data[TGT].num_nodes) == DBP15K_SIZES[pair]
-    assert data[LINK].edge_index.size(1) == 15000
+    assert data[LINK].edge_label_index.size(1) == 15000
     assert int(data[LINK].train_mask.sum()) == 4500
     assert int(data[LINK].test_mask.sum()) == 10500
     assert not data[LINK].val_mask.any()
@@ -241,7 +241,7 @@ def test_dbp15k(pair, mirror, real_root):
         assert data[(side, 'triple', side)].relation_uri[0].startswith('rel')
     ref = [tuple(map(int, line.split('\t'))) for line in
            (raw / 'ref_ent_ids').read_text().splitlines()]
-    li = data[LINK].edge_index
+    li = data[LINK].edge_label_index
     assert list(zip(data[SRC].raw_id[li[0]].tolist(),
                     data[TGT].raw_id[li[1]].tolist())) == ref
     assert data[SRC].uri[0] == (raw / 'ent_ids_1').read_text(

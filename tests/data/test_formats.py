@@ -38,7 +38,7 @@ def named_triples(data, side):
 
 
 def named_links(data, split=None):
-    index = data[LINK].edge_index if split is None else links(data, split)
+    index = data[LINK].edge_label_index if split is None else links(data, split)
     return [(data[SRC].uri[a], data[TGT].uri[b]) for a, b in index.t().tolist()]
 
 
@@ -103,7 +103,7 @@ def test_gcn_align_seed_changes_split_only(tmp_path):
     a, b = read_gcn_align(folder, seed=0), read_gcn_align(folder, seed=1)
     assert int(a[LINK].train_mask.sum()) == 15
     assert not torch.equal(a[LINK].train_mask, b[LINK].train_mask)
-    assert torch.equal(a[LINK].edge_index, b[LINK].edge_index)
+    assert torch.equal(a[LINK].edge_label_index, b[LINK].edge_label_index)
     assert torch.equal(read_gcn_align(folder, seed=0)[LINK].train_mask,
                        a[LINK].train_mask)
 

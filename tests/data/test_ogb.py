@@ -40,7 +40,7 @@ def test_ogb_pair_is_two_noisy_views_of_the_kg(tmp_path):
     write_raw(tmp_path, edges, rels, num_nodes=400)
     data = ogb_pair(str(tmp_path), 200, unique_fraction=0.1, seed=1)
     assert data[SRC].num_nodes == data[TGT].num_nodes == 200
-    links = data[LINK].edge_index
+    links = data[LINK].edge_label_index
     assert links.size(1) == 180  # 200 minus 20 unique per side
     assert int(data[LINK].train_mask.sum()) == int(180 * 0.3)
     for key in (SRC_TRIPLE, TGT_TRIPLE):
@@ -56,9 +56,9 @@ def test_ogb_pair_is_two_noisy_views_of_the_kg(tmp_path):
     kept = sum((a, b) in tgt for a, b in zip(h[both].tolist(), t[both].tolist()))
     assert 0.6 < kept / int(both.sum()) < 0.8
     again = ogb_pair(str(tmp_path), 200, unique_fraction=0.1, seed=1)
-    assert torch.equal(again[LINK].edge_index, links)
+    assert torch.equal(again[LINK].edge_label_index, links)
     other = ogb_pair(str(tmp_path), 200, unique_fraction=0.1, seed=2)
-    assert not torch.equal(other[LINK].edge_index, links)
+    assert not torch.equal(other[LINK].edge_label_index, links)
 
 
 def test_ogb_pair_uses_the_whole_kg_by_default_and_checks_size(tmp_path):
@@ -72,7 +72,7 @@ def test_ogb_pair_uses_the_whole_kg_by_default_and_checks_size(tmp_path):
 def test_the_same_procedure_as_the_synthetic_generator():
     # two_views is the synthetic generator's second half: same seed, same pair
     a, b = synthetic_pair(300, seed=4), synthetic_pair(300, seed=4)
-    assert torch.equal(a[LINK].edge_index, b[LINK].edge_index)
+    assert torch.equal(a[LINK].edge_label_index, b[LINK].edge_label_index)
 
 
 @pytest.mark.parametrize('edges, rels, num_nodes, match', [
@@ -106,4 +106,4 @@ def test_cli_loads_an_ogb_pair_from_root_ogb(tmp_path):
     edges, rels = random_kg()
     write_raw(tmp_path / 'ogb', edges, rels, num_nodes=400)
     data = load_pair('ogb', None, str(tmp_path), seed=0, num_entities=150)
-    assert data[SRC].num_nodes == 150 and data[LINK].edge_index.size(1) == 135
+    assert data[SRC].num_nodes == 150 and data[LINK].edge_label_index.size(1) == 135

@@ -18,14 +18,14 @@ from torch_geometric_ea.data import (
 def tensors(data):
     return [data[SRC_TRIPLE].edge_index, data[SRC_TRIPLE].edge_type,
             data[TGT_TRIPLE].edge_index, data[TGT_TRIPLE].edge_type,
-            data[LINK].edge_index, data[LINK].train_mask, data[LINK].test_mask]
+            data[LINK].edge_label_index, data[LINK].train_mask, data[LINK].test_mask]
 
 
 def test_deterministic_per_seed():
     a, b = synthetic_pair(2000, seed=7), synthetic_pair(2000, seed=7)
     c = synthetic_pair(2000, seed=8)
     assert all(torch.equal(x, y) for x, y in zip(tensors(a), tensors(b)))
-    assert not torch.equal(a[LINK].edge_index, c[LINK].edge_index)
+    assert not torch.equal(a[LINK].edge_label_index, c[LINK].edge_label_index)
 
 
 def test_shapes_and_names():
@@ -33,7 +33,7 @@ def test_shapes_and_names():
                           unique_fraction=0.2, relation_merge=0.25,
                           train_ratio=0.4)
     assert data[SRC].num_nodes == data[TGT].num_nodes == 1000
-    assert data[LINK].edge_index.shape == (2, 800)
+    assert data[LINK].edge_label_index.shape == (2, 800)
     assert int(data[LINK].train_mask.sum()) == 320
     assert int(data[LINK].test_mask.sum()) == 480
     assert data[SRC_TRIPLE].num_relations == data[TGT_TRIPLE].num_relations == 15
@@ -47,7 +47,7 @@ def test_shapes_and_names():
         triples = torch.stack([ei[0], data[store].edge_type, ei[1]])
         assert torch.unique(triples, dim=1).size(1) == ei.size(1)  # no repeats
     # 200 entities per side have no counterpart
-    assert torch.unique(data[LINK].edge_index[0]).numel() == 800
+    assert torch.unique(data[LINK].edge_label_index[0]).numel() == 800
 
 
 def relation_sets(index, edge_type, num_relations):
@@ -62,7 +62,7 @@ def test_links_are_the_true_alignment():
     data = synthetic_pair(500, num_relations=12, num_triples=3000,
                           unique_fraction=0.0, edge_dropout=0.0,
                           relation_merge=0.0, seed=3)
-    src, tgt = data[LINK].edge_index
+    src, tgt = data[LINK].edge_label_index
     to_tgt = torch.full((500,), -1, dtype=torch.long)
     to_tgt[src] = tgt
     mapped = to_tgt[data[SRC_TRIPLE].edge_index]
@@ -75,7 +75,7 @@ def test_links_are_the_true_alignment():
 
 def test_edge_dropout_keeps_the_expected_overlap():
     data = synthetic_pair(3000, unique_fraction=0.0, edge_dropout=0.3, seed=1)
-    src, tgt = data[LINK].edge_index
+    src, tgt = data[LINK].edge_label_index
     to_tgt = torch.full((3000,), -1, dtype=torch.long)
     to_tgt[src] = tgt
     mapped = to_tgt[data[SRC_TRIPLE].edge_index]
@@ -88,7 +88,7 @@ def test_edge_dropout_keeps_the_expected_overlap():
 
 def test_ids_do_not_leak_the_alignment():
     data = synthetic_pair(5000, seed=2)
-    src, tgt = data[LINK].edge_index.double()
+    src, tgt = data[LINK].edge_label_index.double()
     assert (src == tgt).double().mean() < 0.01
     assert abs(torch.corrcoef(torch.stack([src, tgt]))[0, 1]) < 0.05
     # train links are a random subset, not a block of ids
@@ -132,6 +132,6 @@ def test_union_round_trip():
     x_src, x_tgt = from_union(x, data)
     assert torch.equal(torch.cat([x_src, x_tgt]), x)
     assert torch.equal(x[union.link_index[1]],
-                       x_tgt[data[LINK].edge_index[1]])
+                       x_tgt[data[LINK].edge_label_index[1]])
     with pytest.raises(ValueError, match='expected 600 union rows'):
         from_union(x[:-1], data)

@@ -35,6 +35,10 @@ from torch_geometric_ea.data.formats import (
 __all__ = ['MIRROR_ENV', 'DBP15K', 'SRPRS', 'DWY100K', 'OpenEA']
 
 MIRROR_ENV = 'TORCH_GEOMETRIC_EA_MIRROR'
+#: The version of the pair layout in processed files (2: links as
+#: ``edge_label_index``, union relation ids as ``relation``); a new layout
+#: gets new file names, so older processed files are never read.
+PAIR_FORMAT = 2
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,7 @@ class _PairDataset(InMemoryDataset):
 
     @property
     def processed_file_names(self) -> str:
-        return 'data.pt'
+        return f'data_v{PAIR_FORMAT}.pt'
 
     def download(self):
         for file in self.raw_file_names:
@@ -217,8 +221,9 @@ class DBP15K(_PairDataset):
 
     @property
     def processed_file_names(self) -> str:
-        r"""One file per split, :obj:`"data_train<train_ratio>_seed<seed>.pt"`."""
-        return f'data_train{self.train_ratio}_seed{self.seed}.pt'
+        r"""One file per split,
+        :obj:`"data_v<format>_train<train_ratio>_seed<seed>.pt"`."""
+        return f'data_v{PAIR_FORMAT}_train{self.train_ratio}_seed{self.seed}.pt'
 
     def read(self) -> HeteroData:
         r"""Reads the raw files with
@@ -381,8 +386,8 @@ class OpenEA(_PairDataset):
 
     @property
     def processed_file_names(self) -> str:
-        r"""One file per fold, :obj:`"data_fold<fold>.pt"`."""
-        return f'data_fold{self.fold}.pt'
+        r"""One file per fold, :obj:`"data_v<format>_fold<fold>.pt"`."""
+        return f'data_v{PAIR_FORMAT}_fold{self.fold}.pt'
 
     def download(self):
         r"""Copies the raw files from the mirror when

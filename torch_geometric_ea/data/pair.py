@@ -7,14 +7,26 @@ Layout (``S = 'src'``, ``T = 'tgt'``)::
     data['src'].uri                       list[str], N1 full names (URIs)
     data['src', 'triple', 'src'].edge_index  [2, E1]  (head, tail)
     data['src', 'triple', 'src'].edge_type   [E1]     relation id in [0, R1)
+    data['src', 'triple', 'src'].relation    [E1]     the same, as union id
     data['src', 'triple', 'src'].num_relations  R1
     data['src', 'triple', 'src'].relation_uri   list[str], R1 names
-    ... the same for 'tgt' ...
-    data['src', 'link', 'tgt'].edge_index    [2, M]   (src id, tgt id)
+    ... the same for 'tgt' (relation = R1 + edge_type) ...
+    data['src', 'link', 'tgt'].edge_label_index  [2, M]  (src id, tgt id)
     data['src', 'link', 'tgt'].train_mask / val_mask / test_mask   [M] bool
+    data['src', 'link', 'tgt'].edge_index        [2, 0]  no message edges
 
 Entity and relation ids are local to their KG. :func:`to_union` merges
 both KGs into one graph for models that run on a single graph.
+
+The alignment links are supervision, stored as PyG stores supervision
+edges (``edge_label_index``, as ``RandomLinkSplit`` does): the link type's
+message-passing ``edge_index`` is empty, so ``to_hetero(model,
+data.metadata())`` and ``HeteroConv`` over ``data.edge_index_dict`` never
+pass a link between the KGs. ``data.to_homogeneous()`` keeps the union
+relation ids in ``relation`` (PyG overwrites ``edge_type`` with the store
+index) and offsets ``edge_label_index`` to homogeneous ids; it cannot keep
+the per-link masks apart from the triples' attributes, so take the split
+from :func:`links` or :func:`to_union`.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
@@ -97,6 +109,7 @@ def kg_pair(
         data[node].uri = names
         data[rel].edge_index = ei
         data[rel].edge_type = et
+        data[rel].relation = et + (0 if k == 0 else int(num_relations[0]))
         data[rel].num_relations = r
         data[rel].relation_uri = rnames
 
@@ -104,7 +117,8 @@ def kg_pair(
     _check_index(li[0], int(num_nodes[0]), "link_index[0] (KG1)")
     _check_index(li[1], int(num_nodes[1]), "link_index[1] (KG2)")
     check_links(li)
-    data[LINK].edge_index = li
+    data[LINK].edge_index = li.new_empty(2, 0)  # nothing for message passing
+    data[LINK].edge_label_index = li
     masks = dict(train=train_mask, val=val_mask, test=test_mask)
     if all(m is None for m in masks.values()):
         masks['test'] = torch.ones(li.size(1), dtype=torch.bool)
@@ -157,7 +171,7 @@ def resplit(data: HeteroData, train_ratio: float = 0.3, val_ratio: float = 0.0,
     r"""Returns a shallow copy of ``data`` with a new seeded random split of
     all its links (see :func:`split_links`)."""
     out = data.clone()
-    for key, mask in split_links(out[LINK].edge_index.size(1), train_ratio,
+    for key, mask in split_links(out[LINK].edge_label_index.size(1), train_ratio,
                                  val_ratio, seed).items():
         out[LINK][key] = mask
     return out
@@ -166,7 +180,7 @@ def resplit(data: HeteroData, train_ratio: float = 0.3, val_ratio: float = 0.0,
 def links(data: HeteroData, split: str) -> Tensor:
     r"""The ``[2, M_split]`` links of one split (``'train'``, ``'val'``,
     ``'test'``)."""
-    return data[LINK].edge_index[:, data[LINK][f'{split}_mask']]
+    return data[LINK].edge_label_index[:, data[LINK][f'{split}_mask']]
 
 
 def to_union(data: HeteroData) -> Data:
@@ -189,7 +203,7 @@ def to_union(data: HeteroData) -> Data:
     union.node_type = torch.cat([torch.zeros(n1, dtype=torch.long),
                                  torch.ones(n2, dtype=torch.long)])
     union.offset = (n1, r1)
-    li = data[LINK].edge_index
+    li = data[LINK].edge_label_index
     union.link_index = torch.stack([li[0], li[1] + n1])
     for split in SPLITS:
         union[f'{split}_mask'] = data[LINK][f'{split}_mask']
@@ -212,7 +226,7 @@ def unlinked_entities(data: HeteroData) -> Tuple[Tensor, Tensor]:
     out = []
     for side, node in enumerate((SRC, TGT)):
         free = torch.ones(data[node].num_nodes, dtype=torch.bool)
-        free[link.edge_index[side, link.train_mask]] = False
+        free[link.edge_label_index[side, link.train_mask]] = False
         out.append(free.nonzero().view(-1))
     return out[0], out[1]
 

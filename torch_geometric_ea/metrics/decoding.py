@@ -137,8 +137,8 @@ def hungarian_matching(x: Tensor, y: Tensor, *, max_size: int = 30000) -> Tensor
     except ImportError as e:
         raise ImportError("hungarian_matching needs SciPy "
                           "(pip install scipy)") from e
-    sim = (x @ y.t()).double().numpy()
+    sim = (x @ y.t()).double().cpu().numpy()  # SciPy runs on the CPU
     rows, cols = linear_sum_assignment(sim, maximize=True)
-    out = torch.full((x.size(0), ), -1, dtype=torch.long)
+    out = torch.full((x.size(0), ), -1, dtype=torch.long, device='cpu')
     out[torch.from_numpy(rows)] = torch.from_numpy(cols)
-    return out
+    return out.to(x.device)

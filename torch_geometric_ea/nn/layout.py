@@ -51,7 +51,8 @@ class SparsePattern(NamedTuple):
     def matrix(self, values: Tensor) -> Tensor:
         r"""The sparse CSR matrix whose entries sum the per-edge ``values``."""
         return torch.sparse_csr_tensor(self.crow, self.col, self.gather(values),
-                                       self.shape, check_invariants=CHECK_INVARIANTS)
+                                       self.shape, check_invariants=CHECK_INVARIANTS,
+                                       device=values.device)
 
     def sampled_dots(self, a: Tensor, b: Tensor) -> Tensor:
         r"""Per-edge dot products :math:`\mathbf{a}_{row(e)}^\top
@@ -59,7 +60,8 @@ class SparsePattern(NamedTuple):
         product: no per-edge feature rows)."""
         mask = torch.sparse_csr_tensor(self.crow, self.col,
                                        a.new_zeros(self.col.numel()), self.shape,
-                                       check_invariants=CHECK_INVARIANTS)
+                                       check_invariants=CHECK_INVARIANTS,
+                                       device=a.device)
         dots = torch.sparse.sampled_addmm(mask, a, b.t(), beta=0.0).values()
         return dots[self.slot]
 

@@ -26,8 +26,9 @@ def uniform_negatives(pairs: Tensor, num_negatives: int, num_nodes: int,
     """
     if num_negatives < 1:
         raise ValueError(f"'num_negatives' must be positive (got {num_negatives})")
+    # drawn on the CPU generator, so a seed gives the same draws everywhere
     return torch.randint(num_nodes, (2, pairs.size(1), num_negatives),
-                         generator=generator, device=pairs.device)
+                         generator=generator).to(pairs.device)
 
 
 class MarginRankingL1Loss(torch.nn.Module):

@@ -2,12 +2,62 @@ r"""What every training function returns, and resource measurements."""
 import resource
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.data import Data, HeteroData
 
-__all__ = ['TrainResult', 'peak_memory_gib', 'process_group']
+from torch_geometric_ea.data.pair import to_union
+
+__all__ = ['TrainResult', 'peak_memory_gib', 'process_group', 'resolve_device',
+           'RunInputs', 'prepare_run']
+
+
+def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
+    r"""The device a run uses: ``device`` itself, or for :obj:`None` and
+    ``'auto'`` CUDA when it is available, else the CPU. Asking for a CUDA
+    device on a machine without one raises :class:`ValueError` at once."""
+    if device is None or device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {str(device)!r}: {e}") from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but this machine "
+                         f"has no CUDA device (use --device cpu)")
+    return device
+
+
+@dataclass
+class RunInputs:
+    r"""What every trainer starts from, on the run's device: the union
+    graph (:func:`~torch_geometric_ea.data.pair.to_union`), the model's
+    fixed graph structure, and the train and test pairs in union ids."""
+    device: torch.device
+    union: Data
+    graph: Data
+    train_pairs: Tensor
+    test_pairs: Tensor
+
+
+def prepare_run(data: HeteroData, seed: int, device: Union[str, torch.device, None],
+                build_graph: Callable[[Data], Data]) -> RunInputs:
+    r"""Seeds torch with ``seed``, merges the pair into one graph, builds the
+    model's structure with ``build_graph(union)`` and moves all of it to
+    ``device`` (see :func:`resolve_device`). The structure is built where
+    the pair's tensors live and moved once; random draws of the run stay on
+    CPU generators, so a seed gives the same run on every device."""
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    union = to_union(data)
+    if not bool(union.train_mask.any()):
+        raise ValueError("the pair has no training links")
+    graph = build_graph(union).to(device)
+    pairs = [union.link_index[:, union[f'{split}_mask']].to(device)
+             for split in ('train', 'test')]
+    return RunInputs(device, union.to(device), graph, *pairs)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import NGramNameEncoder, NameEncoder, encode_names
-from torch_geometric_ea.data.pair import to_union, unlinked_entities
+from torch_geometric_ea.data.pair import unlinked_entities
 from torch_geometric_ea.metrics import (
     evaluate_alignment,
     fuse_literal,
@@ -20,7 +20,7 @@ from torch_geometric_ea.metrics import (
 )
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
-from torch_geometric_ea.train.common import TrainResult, process_group
+from torch_geometric_ea.train.common import TrainResult, prepare_run, process_group
 
 __all__ = ['DualAMNConfig', 'train_dual_amn']
 
@@ -55,7 +55,11 @@ class DualAMNConfig:
     names embedded by the run's name encoder (default
     :class:`~torch_geometric_ea.data.NGramNameEncoder` with ``name_dim``
     columns). The structure-only and the name-only metrics go to
-    ``result.extra_metrics['structure']`` and ``['names']``."""
+    ``result.extra_metrics['structure']`` and ``['names']``.
+
+    ``device`` is where the run's tensors live (:obj:`None`: CUDA when
+    available, else the CPU; see
+    :func:`~torch_geometric_ea.train.resolve_device`)."""
     channels: int = 128
     num_layers: int = 2
     num_proxies: int = 64
@@ -85,6 +89,7 @@ class DualAMNConfig:
     literal_weight: float = 1.0
     name_dim: int = 300
     seed: int = 0
+    device: Optional[str] = None
 
 
 CANDIDATES = ('all', 'random', 'hard')
@@ -96,12 +101,12 @@ def _nearest(x: Tensor, query: Tensor, k: int, chunk_size: int = 1024) -> Tensor
     by squared Euclidean distance :math:`\|x_j\|^2 - 2 x_q^\top x_j` (+ a
     row constant), as a :math:`(N, k)` table filled on the query rows."""
     k = min(k, x.size(0) - 1)
-    out = torch.full((x.size(0), k), -1, dtype=torch.long)
+    out = torch.full((x.size(0), k), -1, dtype=torch.long, device=x.device)
     sq = x.pow(2).sum(1)
     for start in range(0, query.numel(), chunk_size):
         q = query[start:start + chunk_size]
         dist = torch.addmm(sq, x[q], x.t(), alpha=-2)
-        dist[torch.arange(q.numel()), q] = float('inf')  # not itself
+        dist[torch.arange(q.numel(), device=x.device), q] = float('inf')  # not itself
         out[q] = dist.topk(k, dim=1, largest=False).indices
     return out
 
@@ -116,7 +121,8 @@ def sample_links(links: Tensor, num: Optional[int], seed: int) -> Tensor:
     if num < 1:
         raise ValueError(f"'eval_links' must be positive (got {num})")
     gen = torch.Generator().manual_seed(seed)
-    return links[:, torch.randperm(links.size(1), generator=gen)[:num].sort().values]
+    keep = torch.randperm(links.size(1), generator=gen)[:num].sort().values
+    return links[:, keep.to(links.device)]
 
 
 def _batch_candidates(cfg: 'DualAMNConfig', batch: Tensor, num_nodes: int,
@@ -124,7 +130,7 @@ def _batch_candidates(cfg: 'DualAMNConfig', batch: Tensor, num_nodes: int,
     r"""The loss's candidate entities for a batch (:obj:`None`: all)."""
     if cfg.candidates == 'all' or cfg.num_candidates >= num_nodes:
         return None
-    sample = torch.randperm(num_nodes)[:cfg.num_candidates]
+    sample = torch.randperm(num_nodes)[:cfg.num_candidates].to(batch.device)
     if cfg.candidates == 'random':
         return sample
     return torch.unique(torch.cat([sample, nearest[batch.reshape(-1)].view(-1)]))
@@ -210,19 +216,16 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                          f"(got {cfg.semi_decoding!r})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    union = to_union(data)
-    graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
-                           union.num_relations)
-    train_pairs = union.link_index[:, union.train_mask]
-    test_pairs = union.link_index[:, union.test_mask]
-    if train_pairs.size(1) == 0:
-        raise ValueError("the pair has no training links")
+    run = prepare_run(data, cfg.seed, cfg.device, lambda union: dual_amn_graph(
+        union.edge_index, union.edge_type, union.num_nodes, union.num_relations))
+    union, graph, device = run.union, run.graph, run.device
+    train_pairs, test_pairs = run.train_pairs, run.test_pairs
     eval_pairs = sample_links(test_pairs, cfg.eval_links, cfg.seed)
     model = DualAMN(union.num_nodes, union.num_relations, cfg.channels,
-                    cfg.num_layers, cfg.num_proxies, cfg.dropout)
+                    cfg.num_layers, cfg.num_proxies, cfg.dropout).to(device)
     rank, world = process_group()
-    encoder = model if world == 1 else DistributedDataParallel(model)
+    encoder = model if world == 1 else DistributedDataParallel(
+        model, device_ids=[device] if device.type == 'cuda' else None)
     loss_fn = NormalizedHardSampleMiningLoss(cfg.gamma, cfg.lam, cfg.tau,
                                              cfg.negatives, cfg.loss_chunk_size)
     # Keras' RMSprop, as in the official implementation.
@@ -235,7 +238,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     names = None
     if cfg.literal:
         names = encode_names(data, name_encoder or NGramNameEncoder(cfg.name_dim),
-                             union=True)
+                             union=True).to(device)
         result.extra_metrics['names'] = evaluate_alignment(
             names, names, eval_pairs, csls_k=cfg.csls_k)
     timings['prepare'] = time.perf_counter() - t0
@@ -243,7 +246,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     if test_pairs.size(1) > 0:  # benchmark pairs pool their test entities
         pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
     else:  # seed links only: any entity without a link may have a partner
-        pool_src, pool_tgt = unlinked_entities(data)
+        pool_src, pool_tgt = (ids.to(device) for ids in unlinked_entities(data))
         pool_tgt = pool_tgt + union.offset[0]  # union ids
     rounds = 1 + (cfg.semi_rounds if cfg.semi else 0)
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
@@ -261,7 +264,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                                    cfg.hard_candidates)
                 timings['hard_candidates'] = (timings.get('hard_candidates', 0.0)
                                               + time.perf_counter() - t_hard)
-            perm = torch.randperm(train_pairs.size(1))
+            perm = torch.randperm(train_pairs.size(1)).to(device)
             total = 0.0
             for start in range(0, perm.numel(), cfg.batch_size):
                 batch = train_pairs[:, perm[start:start + cfg.batch_size]]

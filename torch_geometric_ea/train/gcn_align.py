@@ -10,7 +10,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.pair import SRC, TGT, to_union
+from torch_geometric_ea.data.pair import SRC, TGT
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
 from torch_geometric_ea.nn import (
     GCNAlign,
@@ -18,7 +18,7 @@ from torch_geometric_ea.nn import (
     gcn_align_adjacency,
     uniform_negatives,
 )
-from torch_geometric_ea.train.common import TrainResult
+from torch_geometric_ea.train.common import TrainResult, prepare_run
 
 __all__ = ['GCNAlignConfig', 'train_gcn_align']
 
@@ -33,7 +33,11 @@ class GCNAlignConfig:
     ``num_negatives`` is the number of negatives per side and seed pair;
     ``eval_every`` evaluates every so many epochs besides the end
     (:obj:`0`: at the end only); ``attributes`` uses the pair's node
-    features ``data['src'].x`` and ``data['tgt'].x`` when both exist."""
+    features ``data['src'].x`` and ``data['tgt'].x`` when both exist.
+
+    ``device`` is where the run's tensors live (:obj:`None`: CUDA when
+    available, else the CPU; see
+    :func:`~torch_geometric_ea.train.resolve_device`)."""
     channels: int = 200
     num_layers: int = 2
     attr_channels: int = 100
@@ -48,6 +52,7 @@ class GCNAlignConfig:
     attributes: bool = True
     csls_k: int = 10
     seed: int = 0
+    device: Optional[str] = None
 
 
 def _union_features(data: HeteroData) -> Optional[Tensor]:
@@ -92,24 +97,25 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
                          f"(got {cfg.resample_every})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    union = to_union(data)
-    graph = gcn_align_adjacency(union.edge_index, union.edge_type,
-                                union.num_nodes, union.num_relations,
-                                cfg.min_weight)
     x = _union_features(data) if cfg.attributes else None
-    if x is not None:
-        graph.x = x
-    train_pairs = union.link_index[:, union.train_mask]
-    test_pairs = union.link_index[:, union.test_mask]
-    if train_pairs.size(1) == 0:
-        raise ValueError("the pair has no training links")
+
+    def build_graph(union):
+        graph = gcn_align_adjacency(union.edge_index, union.edge_type,
+                                    union.num_nodes, union.num_relations,
+                                    cfg.min_weight)
+        if x is not None:
+            graph.x = x
+        return graph
+
+    run = prepare_run(data, cfg.seed, cfg.device, build_graph)
+    union, graph, device = run.union, run.graph, run.device
+    train_pairs, test_pairs = run.train_pairs, run.test_pairs
     init_args = dict(num_nodes=union.num_nodes, channels=cfg.channels,
                      num_layers=cfg.num_layers,
                      in_channels=None if x is None else x.size(1),
                      attr_channels=cfg.attr_channels, beta=cfg.beta)
-    model = GCNAlign(**init_args)
+    model = GCNAlign(**init_args).to(device)
     loss_fn = MarginRankingL1Loss(cfg.gamma)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     result = TrainResult(model, graph, metrics={}, init_args=init_args)
@@ -119,7 +125,7 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
     every = cfg.eval_every if cfg.eval_every > 0 else max(cfg.epochs, 1)
     stops = sorted(set(range(every, cfg.epochs, every)) | {cfg.epochs})
     bar = tqdm(total=cfg.epochs, disable=not progress, leave=False)
-    epoch, loss = 0, torch.zeros(())
+    epoch, loss = 0, torch.zeros((), device=device)
     for round_, stop in enumerate(stops):
         t = time.perf_counter()
         model.train()

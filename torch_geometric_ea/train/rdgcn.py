@@ -12,11 +12,10 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import name_features
-from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
 from torch_geometric_ea.nn import RDGCN, rdgcn_dual_graph
 from torch_geometric_ea.nn.functional import eager_float_kernel, once_differentiable
-from torch_geometric_ea.train.common import TrainResult
+from torch_geometric_ea.train.common import TrainResult, prepare_run
 
 __all__ = ['RDGCNConfig', 'train_rdgcn', 'l1_nearest', 'chunked_margin_l1_loss']
 
@@ -39,7 +38,11 @@ class RDGCNConfig:
     ``chunk_size`` rows are ranked at once (negatives, evaluation) and
     ``loss_chunk_size`` seed pairs form one block of the loss. With
     ``eval_every`` above 0 the model is also evaluated every that many
-    epochs (the official code does every 10)."""
+    epochs (the official code does every 10).
+
+    ``device`` is where the run's tensors live (:obj:`None`: CUDA when
+    available, else the CPU; see
+    :func:`~torch_geometric_ea.train.resolve_device`)."""
     channels: int = 300
     features: str = 'names'
     alpha: float = 0.1
@@ -56,6 +59,7 @@ class RDGCNConfig:
     eval_every: int = 0
     csls_k: int = 10
     seed: int = 0
+    device: Optional[str] = None
 
 
 def _chunks(num: int, size: int) -> Iterator[slice]:
@@ -227,20 +231,16 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
                          f"(got {cfg.features!r})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    union = to_union(data)
-    graph = rdgcn_dual_graph(union.edge_index, union.edge_type, union.num_nodes,
-                             union.num_relations)
-    train_pairs = union.link_index[:, union.train_mask]
-    test_pairs = union.link_index[:, union.test_mask]
-    if train_pairs.size(1) == 0:
-        raise ValueError("the pair has no training links")
-    x = (name_features(data, dim=cfg.channels, union=True)
+    run = prepare_run(data, cfg.seed, cfg.device, lambda union: rdgcn_dual_graph(
+        union.edge_index, union.edge_type, union.num_nodes, union.num_relations))
+    union, graph, device = run.union, run.graph, run.device
+    train_pairs, test_pairs = run.train_pairs, run.test_pairs
+    x = (name_features(data, dim=cfg.channels, union=True).to(device)
          if cfg.features == 'names' else None)
     init_args = dict(num_nodes=union.num_nodes, num_relations=union.num_relations,
                      channels=cfg.channels, alpha=cfg.alpha, beta=cfg.beta,
                      num_layers=cfg.num_layers)
-    model = RDGCN(x=x, **init_args)
+    model = RDGCN(x=x, **init_args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     result = TrainResult(model, graph, metrics={}, init_args=init_args)
     timings['prepare'] = time.perf_counter() - t0
@@ -266,7 +266,7 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
     timings['train'] = timings['negatives'] = timings['evaluate'] = 0.0
     timings['bootstrap'] = 0.0
     k = min(cfg.num_negatives, union.num_nodes)
-    negatives, loss = None, torch.tensor(float('nan'))
+    negatives, loss = None, torch.tensor(float('nan'), device=device)
     model.train()
     bar = tqdm(range(cfg.epochs), desc='rdgcn', disable=not progress, leave=False)
     t = time.perf_counter()

@@ -28,8 +28,8 @@ def _row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> 
     deg = torch.bincount(row, minlength=num_rows).clamp_min(1)
     value = 1.0 / deg[row].float()
     return torch.sparse_coo_tensor(torch.stack([row, col]), value,
-                                   (num_rows, num_cols),
-                                   check_invariants=False).coalesce()
+                                   (num_rows, num_cols), check_invariants=False,
+                                   device=row.device).coalesce()
 
 
 class SparseMean(NamedTuple):
@@ -65,19 +65,20 @@ def _relation_sets(edge_rel: Tensor) -> Tuple[Tensor, Tensor]:
     num_rows = edge_rel.size(0)
     count = torch.bincount(row, minlength=num_rows)
     start = torch.cat([count.new_zeros(1), count.cumsum(0)[:-1]])
-    set_id = torch.empty(num_rows, dtype=torch.long)
+    device = edge_rel.device
+    set_id = torch.empty(num_rows, dtype=torch.long, device=device)
     num_sets = 0
     for size in torch.unique(count).tolist():
         rows = (count == size).nonzero().view(-1)
-        cols = col[start[rows].unsqueeze(1) + torch.arange(size)]
+        cols = col[start[rows].unsqueeze(1) + torch.arange(size, device=device)]
         if size == 1:
             table, inverse = torch.unique(cols.view(-1), return_inverse=True)
         else:
             table, inverse = torch.unique(cols, dim=0, return_inverse=True)
         set_id[rows] = inverse + num_sets
         num_sets += table.size(0)
-    first = torch.full((num_sets, ), num_rows)
-    first.scatter_reduce_(0, set_id, torch.arange(num_rows), 'amin')
+    first = torch.full((num_sets, ), num_rows, device=device)
+    first.scatter_reduce_(0, set_id, torch.arange(num_rows, device=device), 'amin')
     return set_id, first
 
 
@@ -119,7 +120,7 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     edge_set, first = _relation_sets(edge_rel)
     set_rel = torch.index_select(edge_rel, 0, first).coalesce()
 
-    loops = torch.arange(n)
+    loops = torch.arange(n, device=edge_index.device)
     ent_avg = _row_mean_matrix(torch.cat([merged[1], loops]),
                                torch.cat([merged[0], loops]), n, n)
     rel_avg = _row_mean_matrix(src, rel, n, num_rel)
@@ -146,7 +147,7 @@ class _Dropout(torch.autograd.Function):
     (``once_differentiable``)."""
     @staticmethod
     def forward(ctx, x: Tensor, p: float, inplace: bool) -> Tensor:
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (), device='cpu')))
         noise = torch.from_numpy(rng.integers(0, 2**16, x.shape, dtype=np.uint16)
                                  .view(np.int16))
         keep = noise >= round(p * 2**16) - 2**15

@@ -27,7 +27,8 @@ def _jaccard(incidence: Tensor) -> Tensor:
     (i, j), count = inter.indices(), inter.values()
     return torch.sparse_coo_tensor(inter.indices(),
                                    count / (size[i] + size[j] - count),
-                                   inter.shape, check_invariants=False)
+                                   inter.shape, check_invariants=False,
+                                   device=count.device)
 
 
 def rdgcn_dual_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
@@ -77,8 +78,8 @@ def rdgcn_dual_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     for ent in (head, tail):
         key = torch.unique(edge_type * n + ent)
         incidence = torch.sparse_coo_tensor(
-            torch.stack([key // n, key % n]), torch.ones(key.numel()),
-            (num_rel, n), check_invariants=False).coalesce()
+            torch.stack([key // n, key % n]), torch.ones(key.numel(), device=key.device),
+            (num_rel, n), check_invariants=False, device=key.device).coalesce()
         jac = _jaccard(incidence)
         dual = jac if dual is None else dual + jac
     dual = dual.coalesce()
@@ -87,7 +88,7 @@ def rdgcn_dual_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     simple = to_undirected(remove_self_loops(edge_index)[0], num_nodes=n)
     norm_index, norm_weight = gcn_norm(simple, None, n, add_self_loops=True)
     adj = torch.sparse_coo_tensor(norm_index.flip(0), norm_weight, (n, n),
-                                  check_invariants=False)
+                                  check_invariants=False, device=norm_weight.device)
     return Data(
         edge_index=edge_index, edge_type=edge_type, layout=layout,
         adj=adj.coalesce().to_sparse_csr(),
