@@ -93,16 +93,19 @@ def _pair_state(data: HeteroData) -> Dict:
         relation_uri=(list(data[SRC_TRIPLE].relation_uri),
                       list(data[TGT_TRIPLE].relation_uri)),
         name=tuple(list(data[s].name) if 'name' in data[s] else None
-                   for s in (SRC, TGT)))
+                   for s in (SRC, TGT)),
+        x=tuple(data[s].x if 'x' in data[s] else None for s in (SRC, TGT)))
 
 
 def _pair_from_state(state: Dict) -> HeteroData:
     state = dict(state)
-    names = state.pop('name')
+    names, features = state.pop('name'), state.pop('x', (None, None))
     data = kg_pair(**state)
-    for side, name in zip((SRC, TGT), names):
+    for side, name, x in zip((SRC, TGT), names, features):
         if name is not None:
             data[side].name = name
+        if x is not None:
+            data[side].x = x
     return data
 
 

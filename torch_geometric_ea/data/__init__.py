@@ -44,6 +44,7 @@ from torch_geometric_ea.data.datasets import (
     OpenEA,
 )
 from torch_geometric_ea.data.synthetic import synthetic_pair, two_views
+from torch_geometric_ea.data.convert import from_pyg_dbp15k
 from torch_geometric_ea.data.ogb import ogb_pair, read_ogb_kg
 from torch_geometric_ea.data.names import (
     NGramNameEncoder,
@@ -56,6 +57,7 @@ from torch_geometric_ea.data.names import (
 
 __all__ = [
     # pair
+    'from_pyg_dbp15k',
     'SRC',
     'TGT',
     'SRC_TRIPLE',
