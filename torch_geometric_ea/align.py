@@ -14,7 +14,7 @@ load it again, and predict the rest of the alignment.
 """
 import csv
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -49,7 +49,7 @@ from torch_geometric_ea.nn import (
     gcn_align_adjacency,
     rdgcn_dual_graph,
 )
-from torch_geometric_ea.train import MODELS
+from torch_geometric_ea.train import MODELS, resolve_device
 
 __all__ = ['Aligner', 'Candidates', 'DECODERS']
 
@@ -181,13 +181,17 @@ class Aligner:
     @classmethod
     def fit(cls, data: HeteroData, model: str = 'dual-amn', config=None, *,
             progress: bool = True, callback: Optional[Callable] = None,
-            name_encoder: Optional[NameEncoder] = None) -> 'Aligner':
+            name_encoder: Optional[NameEncoder] = None,
+            device: Optional[str] = None) -> 'Aligner':
         r"""Trains ``model`` (default config: the paper's) on the pair's
-        training (seed) links."""
+        training (seed) links, on ``device`` when given (else the config's:
+        CUDA when available, else the CPU)."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
         config_cls, train = MODELS[model]
         config = config or config_cls()
+        if device is not None:
+            config = replace(config, device=str(device))
         kwargs = dict(name_encoder=name_encoder) if model == 'dual-amn' else {}
         result = train(data, config, progress=progress, callback=callback, **kwargs)
         return cls(model, result.model, result.graph, data, config,
@@ -202,11 +206,15 @@ class Aligner:
 
     @classmethod
     def load(cls, path: str, data: Optional[HeteroData] = None,
-             name_encoder: Optional[NameEncoder] = None) -> 'Aligner':
+             name_encoder: Optional[NameEncoder] = None,
+             device: Optional[str] = None) -> 'Aligner':
         r"""Loads a checkpoint of :meth:`save` or of ``train --out`` (which
-        holds no pair: give ``data``, the pair it was trained on)."""
+        holds no pair: give ``data``, the pair it was trained on) onto
+        ``device`` (default: CUDA when available, else the CPU), whatever
+        device it was saved from."""
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such checkpoint")
+        device = resolve_device(device)
         state = torch.load(path, map_location='cpu', weights_only=True)
         if data is None:
             if 'pair' not in state:
@@ -219,8 +227,9 @@ class Aligner:
             model.load_state_dict(state['state_dict'])
         except RuntimeError as e:
             raise ValueError(f"{path} does not fit this KG pair: {e}") from e
-        model.eval()
-        return cls(state['model'], model, graph, data, state['config'],
+        model.to(device).eval()
+        config = dict(state['config'], device=str(device))
+        return cls(state['model'], model, graph.to(device), data, config,
                    state['init_args'], name_encoder, state.get('metrics'))
 
     @property
@@ -240,7 +249,7 @@ class Aligner:
             if self._names is None:
                 encoder = self.name_encoder or NGramNameEncoder(
                     self.config.get('name_dim', 300))
-                self._names = encode_names(self.data, encoder, union=True)
+                self._names = encode_names(self.data, encoder, union=True).to(out.device)
             out = fuse_literal(out, self._names, self.config.get('literal_weight', 1.0))
         x_src, x_tgt = from_union(F.normalize(out, dim=-1), self.data)
         return x_src, x_tgt
@@ -253,7 +262,7 @@ class Aligner:
         if links is None:
             links = self.data[LINK].edge_label_index[:, self.data[LINK].test_mask]
         x_src, x_tgt = self.embed()
-        return evaluate_alignment(x_src, x_tgt, links, **kwargs)
+        return evaluate_alignment(x_src, x_tgt, links.to(x_src.device), **kwargs)
 
     def unlinked(self) -> Tuple[Tensor, Tensor]:
         r"""The entities of each KG without a training (seed) link (see
@@ -285,6 +294,7 @@ class Aligner:
             raise ValueError("no entities to align: every entity of a KG has a "
                              "seed link (or the given list is empty)")
         x_src, x_tgt = self.embed()
+        sources, targets = sources.to(x_src.device), targets.to(x_src.device)
         x, y = x_src[sources], x_tgt[targets]
         radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
         k = min(k, y.size(0))

@@ -24,7 +24,7 @@ import torch
 
 from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, synthetic_pair
 from torch_geometric_ea.runtime import keep_freed_memory
-from torch_geometric_ea.train import MODELS, peak_memory_gib
+from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
 
 __all__ = ['main', 'load_pair']
 
@@ -88,9 +88,21 @@ def build_config(model: str, args) -> Any:
     return config_cls(**overrides)
 
 
+def _device(args) -> torch.device:
+    r"""The device the command runs on (``--device``), checked before any
+    work; on the CPU the allocator keeps freed memory (unless
+    ``--system-malloc``)."""
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        raise SystemExit(f'error: {e}')
+    if device.type == 'cpu' and not getattr(args, 'system_malloc', False):
+        args.keeps_freed_memory = keep_freed_memory()
+    return device
+
+
 def _train(args) -> int:
-    if not args.system_malloc:
-        keep_freed_memory()
+    args.device = str(_device(args))
     t = time.perf_counter()
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
                      args.num_entities)
@@ -107,7 +119,7 @@ def _train(args) -> int:
             print(f"round {info['round']} ({info['train_pairs']} train pairs)  "
                   f"{line}", file=sys.stderr, flush=True)
 
-    rank = _init_distributed(args.model)
+    rank = _init_distributed(args.model, config)
     report = report if rank == 0 else (lambda stage, info: None)
     result = train_fn(data, config, progress=not args.json and rank == 0,
                       callback=report)
@@ -121,7 +133,7 @@ def _train(args) -> int:
         timings=timings, peak_memory_gib=peak_memory_gib(),
         history=result.history, new_pairs_per_round=result.num_new_pairs,
         config=asdict(config), command=' '.join(sys.argv),
-        versions=_versions(),
+        versions=_versions(), runtime=_runtime(args),
     )
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -191,11 +203,12 @@ def _read_pair(args):
 
 def _align(args) -> int:
     from torch_geometric_ea.align import Aligner
+    args.device = str(_device(args))
     torch.set_num_threads(args.threads or torch.get_num_threads())
     t = time.perf_counter()
     data = _pair_for(args)
     if args.checkpoint:
-        aligner = Aligner.load(args.checkpoint, data)
+        aligner = Aligner.load(args.checkpoint, data, device=args.device)
     else:
         if data is None:
             raise SystemExit("give --triples1, --triples2 and --seeds to train, "
@@ -227,7 +240,8 @@ def _align(args) -> int:
 def _evaluate(args) -> int:
     from torch_geometric_ea.align import Aligner
     from torch_geometric_ea.data.io import read_str_links
-    aligner = Aligner.load(args.checkpoint, _pair_for(args))
+    device = _device(args)
+    aligner = Aligner.load(args.checkpoint, _pair_for(args), device=device)
     links = None
     if args.links:
         data = aligner.data
@@ -249,7 +263,8 @@ def _analyze(args) -> int:
         plot_hits_by_degree,
         relation_importance_table,
     )
-    aligner = Aligner.load(args.checkpoint, _pair_for(args))
+    device = _device(args)
+    aligner = Aligner.load(args.checkpoint, _pair_for(args), device=device)
     if aligner.model_name != 'dual-amn':
         raise SystemExit("relation importance needs a Dual-AMN model "
                          f"(got {aligner.model_name})")
@@ -286,17 +301,23 @@ def _analyze(args) -> int:
     return 0
 
 
-def _init_distributed(model: str) -> int:
+def _init_distributed(model: str, config) -> int:
     r"""Joins the process group that ``torchrun`` describes in the
-    environment (``WORLD_SIZE`` above 1) with the gloo backend (training
-    runs on CPU tensors; NCCL needs them on GPUs). Returns this process's
-    rank (0 without a group)."""
+    environment (``WORLD_SIZE`` above 1): NCCL with one GPU per process
+    (``LOCAL_RANK``, set as the run's device) when the run is on CUDA,
+    gloo on CPUs. Returns this process's rank (0 without a group)."""
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
         return 0
     if model != 'dual-amn':
         raise SystemExit(f"distributed training supports dual-amn only "
                          f"(got --model {model})")
-    torch.distributed.init_process_group('gloo')
+    if torch.device(config.device).type == 'cuda':
+        local = int(os.environ.get('LOCAL_RANK', '0'))
+        config.device = f'cuda:{local}'
+        torch.cuda.set_device(local)
+        torch.distributed.init_process_group('nccl')
+    else:
+        torch.distributed.init_process_group('gloo')
     return torch.distributed.get_rank()
 
 
@@ -334,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="any field of the model's config, e.g. "
                        "--set channels=64 (repeatable)")
     train.add_argument('--threads', type=int, help='torch threads')
+    _device_option(train)
     train.add_argument('--system-malloc', action='store_true',
                        help="leave glibc's allocator as it is (default: keep "
                        "freed memory, which is faster)")
@@ -401,6 +423,21 @@ def _pair_options(parser: argparse.ArgumentParser, checkpoint_required: bool = F
     parser.add_argument('--seed', type=int, default=0, help='split seed')
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object, no progress bars')
+    _device_option(parser)
+
+
+def _device_option(parser: argparse.ArgumentParser):
+    parser.add_argument('--device', default='auto',
+                        help="where tensors live: 'cpu', 'cuda', 'cuda:1', ... "
+                             "(default: cuda when available, else cpu)")
+
+
+def _runtime(args) -> dict:
+    r"""How the process was set up: device, threads and the host allocator
+    settings (the same through ``python -m`` and the installed script)."""
+    return dict(device=args.device, threads=torch.get_num_threads(),
+                thp_mem_alloc=os.environ.get('THP_MEM_ALLOC_ENABLE'),
+                keeps_freed_memory=getattr(args, 'keeps_freed_memory', False))
 
 
 def _versions() -> dict:
