@@ -249,7 +249,8 @@ class Aligner:
             if self._names is None:
                 encoder = self.name_encoder or NGramNameEncoder(
                     self.config.get('name_dim', 300))
-                self._names = encode_names(self.data, encoder, union=True).to(out.device)
+                names = encode_names(self.data, encoder, union=True)
+                self._names = names.to(out.device)
             out = fuse_literal(out, self._names, self.config.get('literal_weight', 1.0))
         x_src, x_tgt = from_union(F.normalize(out, dim=-1), self.data)
         return x_src, x_tgt

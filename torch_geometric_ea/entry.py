@@ -12,6 +12,8 @@ commands themselves, and only when they run on the CPU.
 """
 import os
 
+__all__ = ['main']
+
 
 def main() -> int:
     r"""Runs the command line in :data:`sys.argv`; returns its exit status."""

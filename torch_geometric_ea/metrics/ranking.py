@@ -299,7 +299,8 @@ def evaluate_alignment(
                          f"(got {decoding!r})")
     if decoding == 'hungarian':
         match = hungarian_matching(x, y)
-        hits = float((match == torch.arange(x.size(0), device=x.device)).double().mean())
+        truth = torch.arange(x.size(0), device=x.device)
+        hits = float((match == truth).double().mean())
         return {'src->tgt': {'hits@1': hits}, 'tgt->src': {'hits@1': hits}}
     radii = None
     if decoding == 'sinkhorn':

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 __all__ = ['rowdot', 'unit_rows', 'unit_rows_backward', 'normalize_rows',
-           'fixed_sparse_product', 'eager_float_kernel', 'once_differentiable']
+           'fixed_sparse_product', 'eager_float_kernel']
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 

@@ -4,8 +4,9 @@ from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-from .functional import eager_float_kernel, once_differentiable
+from .functional import eager_float_kernel
 
 __all__ = ['NormalizedHardSampleMiningLoss']
 

@@ -1,7 +1,11 @@
 r"""Training functions, one per model, each ``train_<model>(data, config,
 progress, callback) -> TrainResult``; :data:`MODELS` maps the command
 line's model names to their config class and training function."""
-from torch_geometric_ea.train.common import TrainResult, peak_memory_gib, resolve_device
+from torch_geometric_ea.train.common import (
+    TrainResult,
+    peak_memory_gib,
+    resolve_device,
+)
 from torch_geometric_ea.train.dual_amn import DualAMNConfig, train_dual_amn
 from torch_geometric_ea.train.gcn_align import GCNAlignConfig, train_gcn_align
 from torch_geometric_ea.train.rdgcn import RDGCNConfig, train_rdgcn
@@ -14,5 +18,6 @@ MODELS = {
     'rdgcn': (RDGCNConfig, train_rdgcn),
 }
 
-__all__ = ['MODELS', 'TrainResult', 'peak_memory_gib', 'resolve_device', 'DualAMNConfig',
-           'train_dual_amn', 'GCNAlignConfig', 'train_gcn_align', 'RDGCNConfig', 'train_rdgcn']
+__all__ = ['MODELS', 'TrainResult', 'peak_memory_gib', 'resolve_device',
+           'DualAMNConfig', 'train_dual_amn', 'GCNAlignConfig', 'train_gcn_align',
+           'RDGCNConfig', 'train_rdgcn']

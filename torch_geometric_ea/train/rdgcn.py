@@ -8,13 +8,14 @@ from typing import Callable, Dict, Iterator, Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import name_features
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
 from torch_geometric_ea.nn import RDGCN, rdgcn_dual_graph
-from torch_geometric_ea.nn.functional import eager_float_kernel, once_differentiable
+from torch_geometric_ea.nn.functional import eager_float_kernel
 from torch_geometric_ea.train.common import TrainResult, prepare_run
 
 __all__ = ['RDGCNConfig', 'train_rdgcn', 'l1_nearest', 'chunked_margin_l1_loss']

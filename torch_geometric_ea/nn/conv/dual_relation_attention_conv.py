@@ -6,6 +6,7 @@ from typing import Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
@@ -13,7 +14,7 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
-from ..functional import eager_float_kernel, once_differentiable
+from ..functional import eager_float_kernel
 from ..layout import RelationalLayout, as_layout, attention_weights
 
 __all__ = ['DualRelationAttentionConv']

@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
@@ -14,7 +15,6 @@ from torch_geometric.utils import softmax
 
 from ..functional import (
     eager_float_kernel,
-    once_differentiable,
     unit_rows,
     unit_rows_backward,
 )

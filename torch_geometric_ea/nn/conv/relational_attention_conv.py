@@ -4,13 +4,14 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
-from ..functional import eager_float_kernel, normalize_rows, once_differentiable
+from ..functional import eager_float_kernel, normalize_rows
 from ..layout import RelationalLayout, as_layout, attention_weights
 
 __all__ = ['RelationalAttentionConv']

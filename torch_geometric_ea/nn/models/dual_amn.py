@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch_geometric.data import Data
 
 from ..conv import ProxyMatchingConv, RelationalAttentionConv
@@ -13,7 +14,6 @@ from ..functional import (
     eager_float_kernel,
     fixed_sparse_product,
     normalize_rows,
-    once_differentiable,
 )
 from ..layout import RelationalLayout, relational_layout
 

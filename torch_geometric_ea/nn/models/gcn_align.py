@@ -106,7 +106,8 @@ def gcn_align_adjacency(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
 
     def csr(row: Tensor, col: Tensor) -> Tensor:
         return torch.sparse_coo_tensor(torch.stack([row, col]), weight, (n, n),
-                                       check_invariants=False, device=row.device).coalesce() \
+                                       check_invariants=False,
+                                       device=row.device).coalesce() \
             .to_sparse_csr()
 
     return Data(edge_index=torch.stack([src, dst]), edge_weight=weight,

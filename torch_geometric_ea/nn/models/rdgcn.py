@@ -78,7 +78,8 @@ def rdgcn_dual_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     for ent in (head, tail):
         key = torch.unique(edge_type * n + ent)
         incidence = torch.sparse_coo_tensor(
-            torch.stack([key // n, key % n]), torch.ones(key.numel(), device=key.device),
+            torch.stack([key // n, key % n]),
+            torch.ones(key.numel(), device=key.device),
             (num_rel, n), check_invariants=False, device=key.device).coalesce()
         jac = _jaccard(incidence)
         dual = jac if dual is None else dual + jac
