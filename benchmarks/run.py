@@ -31,7 +31,13 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from configs import ENTRIES, PAPER_CONFIG, TABLE, paper_hits1  # noqa: E402
+from configs import (  # noqa: E402
+    ENTRIES,
+    PAPER_CONFIG,
+    TABLE,
+    paper_direction,
+    paper_hits1,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 README = osp.join(ROOT, 'README.md')
@@ -153,7 +159,8 @@ def rows(record: Dict) -> List[Dict]:
     for variant, m, train_s, num_epochs in parts:
         csls = m.get('extra_metrics', {}).get('csls', {}).get('src->tgt')
         out.append({
-            'variant': variant, 'hits@1': m['src->tgt']['hits@1'],
+            'variant': variant, 'bootstrapping': bootstrapping(record, variant),
+            'hits@1': m['src->tgt']['hits@1'],
             'hits@10': m['src->tgt']['hits@10'], 'mrr': m['src->tgt']['mrr'],
             'hits@1 tgt->src': m['tgt->src']['hits@1'],
             'csls hits@1': csls['hits@1'] if csls else None,
@@ -167,6 +174,18 @@ def rows(record: Dict) -> List[Dict]:
     return out
 
 
+def bootstrapping(record: Dict, variant: str) -> str:
+    r"""Whether a row's figures come after bootstrapping rounds that pooled
+    the test entities (``transductive``, the paper's protocol, and all
+    rounds before the option existed) or every entity without a training
+    link (``inductive``); ``-`` for a row without rounds."""
+    semi = 'semi' in variant or (variant == 'structure'
+                                 and record.get('config', {}).get('semi'))
+    if not semi:
+        return '-'
+    return record.get('config', {}).get('bootstrap', 'transductive')
+
+
 def label(entry: str, variant: str) -> str:
     r"""``dual-amn``, ``dual-amn (semi)``, ``rdgcn (names)``, ..."""
     base, _, sub = entry.partition(':')
@@ -178,7 +197,7 @@ def label(entry: str, variant: str) -> str:
         return f'{base} (semi)'
     if variant.startswith('lit '):  # 'lit basic', 'lit semi'
         return f'{base} (lit, {variant[4:]})'
-    return f'{base} ({sub})' if sub and sub != 'semi' else base
+    return f'{base} ({sub})' if sub and sub not in ('semi', 'inductive') else base
 
 
 def deviations(record: Dict) -> str:
@@ -202,18 +221,24 @@ def table(records: List[Dict], command: str, phases: bool = False) -> str:
     column. With ``phases``, the wall time of each phase of a run too
     (``whole run``: from loading the data to the last evaluation)."""
     digits = {'train s': 0, 's / epoch': 2, 'peak GiB': 2}
-    head = ('| model | data | seed | Hits@1 | Hits@10 | MRR | Hits@1 tgt->src '
-            '| CSLS Hits@1 | paper Hits@1 | not as in the paper | train s '
-            '| s / epoch | peak GiB | threads | ')
+    head = ('| model | data | seed | bootstrapping | Hits@1 | Hits@10 | MRR '
+            '| Hits@1 tgt->src | CSLS Hits@1 | paper Hits@1 | ours, paper\'s '
+            'direction | not as in the paper | train s | s / epoch | peak GiB '
+            '| threads | ')
     head += ''.join(f'{k} s | ' for k in PHASES) if phases else ''
     lines = [f'Command: `{command}`', '', head + 'record |',
              '|---' * head.count('|') + '|']
     for r in records:
         for row in rows(r):
             paper = paper_hits1(r['entry'], r['run'], row['variant'])
-            cells = [label(r['entry'], row['variant']), r['run'], r['seed']]
+            direction = paper_direction(r['entry'])
+            ours = row['hits@1'] if direction == 'src->tgt' else row['hits@1 tgt->src']
+            cells = [label(r['entry'], row['variant']), r['run'], r['seed'],
+                     row.get('bootstrapping') or bootstrapping(r, row['variant'])]
             cells += [_cell(row[k], 3) for k in COLUMNS[:5]]
-            cells += [_cell(paper, 3), row['not as in the paper']]
+            cells += [_cell(paper, 3),
+                      f'{_cell(ours, 3)} ({direction})' if paper is not None else '-',
+                      row['not as in the paper']]
             cells += [_cell(row[k], digits.get(k, 0)) for k in COLUMNS[5:9]]
             if phases:
                 cells += [_cell(row.get('phases', {}).get(k), 0) for k in PHASES]

@@ -63,16 +63,25 @@ def test_table_rows_labels_paper_numbers_and_deviations():
     body = [line.split(' | ') for line in lines[4:]]
     assert [b[0] for b in body] == ['| dual-amn', '| dual-amn (semi)',
                                     '| gcn-align', '| rdgcn (learned)']
-    assert body[0][3] == '0.720' and body[1][3] == '0.800'
-    assert body[0][8] == '0.731' and body[1][8] == '-'  # paper: basic only
-    assert body[2][8] == '0.413' and body[3][8] == '-'
-    assert body[2][9] == 'epochs=500' and body[0][9] == '-'
+    assert body[0][4] == '0.720' and body[1][4] == '0.800'
+    assert body[0][9] == '0.731' and body[1][9] == '-'  # paper: basic only
+    assert body[2][9] == '0.413' and body[3][9] == '-'
+    assert body[2][11] == 'epochs=500' and body[0][11] == '-'
+    # each paper figure beside ours in its direction: Dual-AMN's official
+    # evaluation ranks KG2 against KG1 (tgt->src), GCN-Align's KG1 (src->tgt)
+    assert body[0][10] == '0.710 (tgt->src)' and body[2][10] == '0.380 (src->tgt)'
+    assert body[3][10] == '-'
+    # rows after bootstrapping say which entities the rounds pooled
+    assert [b[3] for b in body] == ['-', 'transductive', '-', '-']
+    inductive = record('dual-amn:semi', 'dual-amn', 'dbp15k/zh_en', 0.72,
+                       semi=True, bootstrap='inductive')
+    assert run.table([inductive], '').splitlines()[-1].split(' | ')[3] == 'inductive'
     # a run evaluated several times without bootstrapping: one final row
     multi = record('gcn-align', 'gcn-align', 'dbp15k/ja_en', 0.3, semi=True)
     multi['config']['semi'] = False
     assert len(run.table([multi], '').splitlines()) == 5
-    assert body[2][7] == '0.410'  # CSLS extra column
-    assert body[1][10] == '130' and body[0][11] == '5.00'
+    assert body[2][8] == '0.410'  # CSLS extra column
+    assert body[1][12] == '130' and body[0][13] == '5.00'
 
 
 def test_plot_writes_a_png(tmp_path):
@@ -192,8 +201,10 @@ def test_transcribed_records_are_tabulated_marked_and_run_again(tmp_path, monkey
                         True, False, run_missing=False, records=str(kept))
     assert found['transcribed'] == 'README at abc1234' and not calls
     line = run.table([found], '').splitlines()[-1].split(' | ')
-    assert line[3:5] == ['0.391', '0.709'] and line[8] == '0.413'
-    assert line[10:14] == ['365', '0.18', '0.79', '2']
+    assert line[3] == '-'  # a basic row has no bootstrapping
+    assert line[4:6] == ['0.391', '0.709'] and line[9] == '0.413'
+    assert line[10] == '0.391 (src->tgt)'
+    assert line[12:16] == ['365', '0.18', '0.79', '2']
     assert line[-1] == 'README at abc1234 |'
     # --reuse runs a transcribed record again and keeps the real one instead
     fresh = run.run_one('gcn-align', 'dbp15k/zh_en', 0, [], str(tmp_path / 'h'),
@@ -235,5 +246,7 @@ def test_literal_run_tabulates_each_channel_and_the_papers_lit_number():
                                     '| dual-amn (lit, structure only)',
                                     '| dual-amn (lit, basic)',
                                     '| dual-amn (lit, semi)']
-    assert [b[3] for b in body] == ['0.880', '0.750', '0.900', '0.980']
-    assert [b[8] for b in body] == ['-', '-', '-', '0.954']
+    assert [b[4] for b in body] == ['0.880', '0.750', '0.900', '0.980']
+    assert [b[9] for b in body] == ['-', '-', '-', '0.954']
+    assert [b[3] for b in body] == ['-', 'transductive', '-', 'transductive']
+    assert body[3][10] == '0.970 (tgt->src)'

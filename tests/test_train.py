@@ -51,6 +51,41 @@ def test_semi_supervised_rounds_add_pairs():
     emb = torch.nn.functional.normalize(first.embed(), dim=-1)
     pairs = mutual_nearest_neighbours(emb[test[0]], emb[test[1]], csls_k=10)
     assert result.num_new_pairs[0] == pairs.size(1)
+    check_rounds(result, union, pool=test)
+
+
+def check_rounds(result, union, pool):
+    r"""Every round's new pairs are one-to-one, come from the pool, and
+    leave it: no entity is paired twice over all rounds, and none that has
+    a training link."""
+    new = torch.cat(result.new_pairs, dim=1)
+    assert [p.size(1) for p in result.new_pairs] == result.num_new_pairs
+    assert new.size(1) > 0
+    for side in (0, 1):
+        assert new[side].unique().numel() == new.size(1)  # one-to-one, all rounds
+        assert torch.isin(new[side], pool[side]).all()
+        seeds = union.link_index[side, union.train_mask]
+        assert not torch.isin(new[side], seeds).any()
+
+
+@pytest.mark.parametrize('bootstrap', ['transductive', 'inductive'])
+def test_bootstrapping_pools(bootstrap):
+    data = synthetic_pair(300, num_relations=15, seed=2)
+    cfg = small_config(epochs=20, semi=True, semi_rounds=2, semi_epochs=3,
+                       bootstrap=bootstrap)
+    result = train_dual_amn(data, cfg, progress=False)
+    union = to_union(data)
+    assert result.protocol['bootstrapping'] == bootstrap
+    if bootstrap == 'transductive':
+        pool = union.link_index[:, union.test_mask]
+    else:  # every entity without a training link, test entities or not
+        free = torch.ones(union.num_nodes, dtype=torch.bool)
+        free[union.link_index[:, union.train_mask].reshape(-1)] = False
+        ids = free.nonzero().view(-1)
+        pool = (ids[union.node_type[ids] == 0], ids[union.node_type[ids] == 1])
+    check_rounds(result, union, pool)
+    basic = train_dual_amn(data, small_config(epochs=20), progress=False)
+    assert basic.protocol['bootstrapping'] is None
 
 
 def test_sinkhorn_bootstrapping_and_extra_decodings():

@@ -14,6 +14,7 @@ load it again, and predict the rest of the alignment.
 """
 import csv
 import os
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -32,6 +33,7 @@ from torch_geometric_ea.data.pair import (
     TGT_TRIPLE,
     from_union,
     kg_pair,
+    pair_fingerprint,
     to_union,
     unlinked_entities,
 )
@@ -51,7 +53,7 @@ from torch_geometric_ea.nn import (
 )
 from torch_geometric_ea.train import MODELS, resolve_device
 
-__all__ = ['Aligner', 'Candidates', 'DECODERS']
+__all__ = ['Aligner', 'Candidates', 'DECODERS', 'read_checkpoint']
 
 DECODERS = ('greedy', 'mutual', 'hungarian')
 
@@ -95,6 +97,51 @@ def _pair_state(data: HeteroData) -> Dict:
         name=tuple(list(data[s].name) if 'name' in data[s] else None
                    for s in (SRC, TGT)),
         x=tuple(data[s].x if 'x' in data[s] else None for s in (SRC, TGT)))
+
+
+CHECKPOINT_KEYS = ('model', 'state_dict', 'config', 'init_args')
+
+
+def read_checkpoint(path: str) -> Dict:
+    r"""The contents of a checkpoint of :meth:`Aligner.save` or of ``train
+    --out``, read with ``torch.load(weights_only=True)``; anything else
+    (garbage, a truncated or empty file, another program's checkpoint)
+    raises one :class:`ValueError` line naming the file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        with warnings.catch_warnings():  # torch's own notes on a bad file
+            warnings.simplefilter('ignore')
+            state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # garbage, truncated, empty, unsafe
+        reason = str(e).strip().split('\n')[0][:120]
+        raise ValueError(f"{path}: not a readable checkpoint of this package "
+                         f"({type(e).__name__}: {reason})") from None
+    missing = [k for k in CHECKPOINT_KEYS
+               if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path}: not a checkpoint of this package (it lacks "
+                         f"{', '.join(missing)})")
+    return state
+
+
+def _check_pair(path: str, state: Dict, data: HeteroData):
+    r"""Raises :class:`ValueError` when ``data`` is not the pair the
+    checkpoint was trained on: its fingerprint differs, or (older
+    checkpoints) its entity or relation counts do."""
+    n = data[SRC].num_nodes + data[TGT].num_nodes
+    r = data[SRC_TRIPLE].num_relations + data[TGT_TRIPLE].num_relations
+    args = state['init_args']
+    counts = [(what, args[key], have) for what, key, have in (
+        ('entities', 'num_nodes', n), ('relations', 'num_relations', r))
+        if key in args and args[key] != have]
+    if counts:
+        raise ValueError(f"{path} was trained on another KG pair: " + ', '.join(
+            f"{want} {what} there, {have} here" for what, want, have in counts))
+    kept = state.get('pair_fingerprint')
+    if kept is not None and kept != pair_fingerprint(data):
+        raise ValueError(f"{path} was trained on another KG pair (same sizes, "
+                         f"other entities or triples)")
 
 
 def _pair_from_state(state: Dict) -> HeteroData:
@@ -185,13 +232,18 @@ class Aligner:
             device: Optional[str] = None) -> 'Aligner':
         r"""Trains ``model`` (default config: the paper's) on the pair's
         training (seed) links, on ``device`` when given (else the config's:
-        CUDA when available, else the CPU)."""
+        CUDA when available, else the CPU). Bootstrapping rounds are always
+        inductive here (every entity without a seed link may be paired): a
+        user's own KGs have no test entities to pool, and links given for
+        evaluation must not steer training."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
         config_cls, train = MODELS[model]
         config = config or config_cls()
         if device is not None:
             config = replace(config, device=str(device))
+        if hasattr(config, 'bootstrap'):  # never pool the links it evaluates on
+            config = replace(config, bootstrap='inductive')
         kwargs = dict(name_encoder=name_encoder) if model == 'dual-amn' else {}
         result = train(data, config, progress=progress, callback=callback, **kwargs)
         return cls(model, result.model, result.graph, data, config,
@@ -202,7 +254,9 @@ class Aligner:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         torch.save(dict(model=self.model_name, state_dict=self.model.state_dict(),
                         config=self.config, init_args=self.init_args,
-                        pair=_pair_state(self.data), metrics=self.metrics), path)
+                        pair=_pair_state(self.data),
+                        pair_fingerprint=pair_fingerprint(self.data),
+                        metrics=self.metrics), path)
 
     @classmethod
     def load(cls, path: str, data: Optional[HeteroData] = None,
@@ -215,12 +269,13 @@ class Aligner:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such checkpoint")
         device = resolve_device(device)
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = read_checkpoint(path)
         if data is None:
             if 'pair' not in state:
                 raise ValueError(f"{path} holds no KG pair (a 'train --out' "
                                  f"checkpoint): give the pair it was trained on")
             data = _pair_from_state(state['pair'])
+        _check_pair(path, state, data)
         model, graph = _model_and_graph(state['model'], data, state['config'],
                                         state['init_args'])
         try:

@@ -12,6 +12,7 @@ r"""Command line: ``python -m torch_geometric_ea {train,align,evaluate,analyze} 
 import argparse
 import json
 import logging
+import math
 import os
 import os.path as osp
 import platform
@@ -23,6 +24,7 @@ from typing import Any, List, Optional
 import torch
 
 from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, synthetic_pair
+from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
 
@@ -129,7 +131,8 @@ def _train(args) -> int:
     timings = dict(load=load_time, **result.timings)
     out = dict(
         model=args.model, dataset=args.dataset, pair=args.pair, seed=args.seed,
-        **result.metrics, extra_metrics=result.extra_metrics,
+        **result.metrics, protocol=result.protocol,
+        extra_metrics=result.extra_metrics,
         timings=timings, peak_memory_gib=peak_memory_gib(),
         history=result.history, new_pairs_per_round=result.num_new_pairs,
         config=asdict(config), command=' '.join(sys.argv),
@@ -138,14 +141,16 @@ def _train(args) -> int:
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(osp.join(args.out, 'results.json'), 'w') as f:
-            json.dump(out, f, indent=2)
+            f.write(_dumps(out, indent=2))
         torch.save(dict(model=args.model, state_dict=result.model.state_dict(),
-                        config=asdict(config), init_args=result.init_args),
+                        config=asdict(config), init_args=result.init_args,
+                        pair_fingerprint=pair_fingerprint(data)),
                    osp.join(args.out, 'model.pt'))
     if args.json:
-        print(json.dumps(out))
+        print(_dumps(out))
     else:
         print('\n'.join(_metric_lines(result.metrics)))
+        print(_protocol_line(result.protocol))
         print(f"time {timings['total'] + load_time:.1f} s "
               f"(train {timings['train']:.1f} s), peak memory "
               f"{out['peak_memory_gib']:.2f} GiB"
@@ -155,10 +160,35 @@ def _train(args) -> int:
     return 0
 
 
+def _json_safe(value):
+    r"""``value`` with every NaN or infinite float as :obj:`None`: strict
+    JSON has no NaN (a metric that does not exist is ``null``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _dumps(value, **kwargs) -> str:
+    r"""Strict JSON of ``value`` (see :func:`_json_safe`)."""
+    return json.dumps(_json_safe(value), allow_nan=False, **kwargs)
+
+
+def _check_out(args):
+    r"""Stops the command before any work when ``--out`` names something
+    that is not a folder (the results could not be written at the end)."""
+    out = getattr(args, 'out', None)
+    if out and osp.exists(out) and not osp.isdir(out):
+        raise SystemExit(f"error: {out}: --out names a file, not a folder")
+
+
 def _emit(args, out: dict, lines: List[str]):
     r"""Prints ``out`` as one JSON line with ``--json``, else ``lines``."""
     if args.json:
-        print(json.dumps(out))
+        print(_dumps(out))
     else:
         print('\n'.join(lines))
 
@@ -172,6 +202,17 @@ def _metric_lines(metrics: dict) -> List[str]:
         for d, m in metrics.items() if '->' in d]
 
 
+def _protocol_line(protocol: dict) -> str:
+    r"""How the metrics above were made: the ranking and, after
+    bootstrapping rounds, whether the test entities were pooled."""
+    pools = {'transductive': 'transductive (test entities pooled, the paper\'s '
+                             'protocol)',
+             'inductive': 'inductive (entities without a training link pooled)'}
+    rounds = protocol.get('bootstrapping')
+    return (f"ranking: {protocol.get('ranking')}; bootstrapping: "
+            + (pools[rounds] if rounds else 'none'))
+
+
 def _pair_for(args):
     r"""The KG pair an ``align``/``evaluate``/``analyze`` command names:
     triple TSVs, a benchmark dataset, or none (the checkpoint's own). Bad
@@ -183,22 +224,35 @@ def _pair_for(args):
 
 
 def _read_pair(args):
+    from torch_geometric_ea.align import read_checkpoint
     from torch_geometric_ea.data import from_tsv
     if args.checkpoint and not osp.exists(args.checkpoint):
         raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint")
     if getattr(args, 'triples1', None) or getattr(args, 'triples2', None):
         if not (args.triples1 and args.triples2):
             raise SystemExit("give both --triples1 and --triples2")
-        if not args.checkpoint and not args.seeds:
+        if not args.checkpoint and not getattr(args, 'seeds', None):
             raise SystemExit("training needs --seeds (a TSV of known links)")
-        return from_tsv(args.triples1, args.triples2, train_links=args.seeds,
+        return from_tsv(args.triples1, args.triples2,
+                        train_links=getattr(args, 'seeds', None),
                         test_links=getattr(args, 'test_links', None))
     if getattr(args, 'dataset', None):
         seed = args.seed
         if args.checkpoint:  # the split the model was trained with
-            seed = torch.load(args.checkpoint, weights_only=True)['config'].get('seed', 0)
+            seed = read_checkpoint(args.checkpoint)['config'].get('seed', 0)
         return load_pair(args.dataset, args.pair, args.root, seed)
     return None
+
+
+def _load(args, data):
+    r"""The checkpoint ``--checkpoint`` on ``data`` (or its own pair); a
+    file that is no checkpoint of this package, or one of another pair,
+    ends the command with one line."""
+    from torch_geometric_ea.align import Aligner
+    try:
+        return Aligner.load(args.checkpoint, data, device=args.device)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}')
 
 
 def _align(args) -> int:
@@ -208,7 +262,7 @@ def _align(args) -> int:
     t = time.perf_counter()
     data = _pair_for(args)
     if args.checkpoint:
-        aligner = Aligner.load(args.checkpoint, data, device=args.device)
+        aligner = _load(args, data)
     else:
         if data is None:
             raise SystemExit("give --triples1, --triples2 and --seeds to train, "
@@ -228,9 +282,17 @@ def _align(args) -> int:
                alignment=alignment, candidates=ranked,
                checkpoint=args.checkpoint or osp.join(args.out, 'model.pt'),
                metrics=aligner.metrics, seconds=time.perf_counter() - t)
+    best = candidates.target[:, 0]
+    counts = torch.bincount(best[best >= 0]) if best.numel() else best
+    out['shared_targets'] = int((counts > 1).sum())
     lines = [f"{out['pairs']} predicted links ({args.decoder}) -> {alignment}",
              f"top-{out['k']} candidates per entity -> {ranked}",
              f"model -> {out['checkpoint']}"]
+    if out['shared_targets']:
+        lines.append(f"{out['shared_targets']} targets are the prediction of more "
+                     f"than one source ({int(counts[counts > 1].sum())} sources); "
+                     f"--decoder hungarian aligns one to one, mutual keeps only "
+                     f"mutual best candidates")
     if aligner.metrics and aligner.data['src', 'link', 'tgt'].test_mask.any():
         lines = _metric_lines(aligner.metrics) + lines
     _emit(args, out, lines)
@@ -238,16 +300,18 @@ def _align(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from torch_geometric_ea.align import Aligner
     from torch_geometric_ea.data.io import read_str_links
-    device = _device(args)
-    aligner = Aligner.load(args.checkpoint, _pair_for(args), device=device)
+    args.device = str(_device(args))
+    aligner = _load(args, _pair_for(args))
     links = None
     if args.links:
         data = aligner.data
         vocab = tuple({u: i for i, u in enumerate(data[s].uri)} for s in ('src', 'tgt'))
-        rows = read_str_links(args.links, vocab, ('KG1 of the checkpoint',
-                                                  'KG2 of the checkpoint')).rows
+        try:
+            rows = read_str_links(args.links, vocab, ('KG1 of the checkpoint',
+                                                      'KG2 of the checkpoint')).rows
+        except (ValueError, FileNotFoundError) as e:
+            raise SystemExit(f'error: {e}')
         links = torch.tensor([[vocab[0][a] for a, _ in rows],
                               [vocab[1][b] for _, b in rows]], dtype=torch.long).view(2, -1)
     metrics = aligner.evaluate(links, csls_k=args.csls_k, decoding=args.decoding)
@@ -257,14 +321,13 @@ def _evaluate(args) -> int:
 
 
 def _analyze(args) -> int:
-    from torch_geometric_ea.align import Aligner
     from torch_geometric_ea.analysis import (
         hits_by_degree,
         plot_hits_by_degree,
         relation_importance_table,
     )
-    device = _device(args)
-    aligner = Aligner.load(args.checkpoint, _pair_for(args), device=device)
+    args.device = str(_device(args))
+    aligner = _load(args, _pair_for(args))
     if aligner.model_name != 'dual-amn':
         raise SystemExit("relation importance needs a Dual-AMN model "
                          f"(got {aligner.model_name})")
@@ -277,7 +340,7 @@ def _analyze(args) -> int:
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(osp.join(args.out, 'analysis.json'), 'w') as f:
-            json.dump(dict(out, relations=table), f, indent=1)
+            f.write(_dumps(dict(out, relations=table), indent=1))
         try:
             plot_hits_by_degree(series, osp.join(args.out, 'hits_by_degree.png'))
         except ImportError:
@@ -459,4 +522,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     its exit status."""
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
     args = build_parser().parse_args(argv)
+    _check_out(args)
     return args.func(args)

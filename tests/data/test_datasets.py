@@ -69,7 +69,7 @@ def test_mirror_download_and_seeded_processing(fake_mirror, dataset_root,
     monkeypatch.setattr(DBP15K, 'checksums', {})  # tiny files, not the real ones
     a = DBP15K(dataset_root, 'zh_en', train_ratio=0.34, seed=0)
     assert repr(a) == 'DBP15K(zh_en)'
-    assert sorted(os.listdir(a.raw_dir)) == sorted(GCN_ALIGN)
+    assert sorted(set(os.listdir(a.raw_dir)) - {'SHA256SUMS'}) == sorted(GCN_ALIGN)
     data = a[0]
     assert data[SRC].num_nodes == 4 and data[TGT].num_nodes == 3
     assert data[SRC].raw_id.tolist() == [0, 1, 2, 3]
@@ -117,12 +117,16 @@ def test_missing_mirror_file_is_named(fake_mirror, dataset_root):
         DBP15K(dataset_root, 'ja_en')
 
 
-def test_unknown_checksums_are_logged(fake_mirror, dataset_root, caplog):
+def test_unknown_checksums_are_summarised_in_one_line(fake_mirror, dataset_root,
+                                                      caplog):
     with caplog.at_level(logging.WARNING):
         data = SRPRS(dataset_root, 'en_de')[0]
+    notes = [r.getMessage() for r in caplog.records if 'checksum' in r.getMessage()]
+    assert len(notes) == 1  # one line for the dataset, not one per file
+    assert notes[0].startswith(f'SRPRS(en_de): {len(RSN)} file(s) without a known checksum')
+    sums = (Path(dataset_root) / 'en_de' / 'raw' / 'SHA256SUMS').read_text()
     digest = hashlib.sha256(RSN['triples_1'].encode()).hexdigest()
-    assert f"no known checksum for this file (from {fake_mirror}" in caplog.text
-    assert digest in caplog.text
+    assert f'{digest}  triples_1\n' in sums
     assert data[SRC_TRIPLE].relation_uri == ['http://x/p', 'http://x/q']
     assert links(data, 'train').tolist() == [[3], [2]]
     assert int(data[LINK].test_mask.sum()) == 2
@@ -277,3 +281,47 @@ def test_srprs_en_fr(mirror, real_root):
     train = links(data, 'train')
     assert list(zip(data[SRC].raw_id[train[0]].tolist(),
                     data[TGT].raw_id[train[1]].tolist())) == sup
+
+
+class _Payload:
+    r"""Unpickling this runs ``open(marker, 'w')``: a stand-in for any code
+    a crafted file could run."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_a_crafted_processed_file_is_refused_and_its_payload_never_runs(
+        fake_mirror, dataset_root, monkeypatch, tmp_path):
+    monkeypatch.setattr(DBP15K, 'checksums', {})
+    ds = DBP15K(dataset_root, 'zh_en', seed=0)
+    marker = tmp_path / 'payload_ran'
+    torch.save(({'x': _Payload(str(marker))}, None), ds.processed_paths[0])
+    with pytest.raises(ValueError, match='not a processed file this package can '
+                                         'load safely.*force_reload=True'):
+        DBP15K(dataset_root, 'zh_en', seed=0)
+    assert not marker.exists()
+    again = DBP15K(dataset_root, 'zh_en', seed=0, force_reload=True)  # the way out
+    assert again[0][SRC].num_nodes == 4
+
+
+def test_srprs_copies_whose_ref_holds_the_training_links(tmp_path, dataset_root,
+                                                          monkeypatch):
+    # a public copy of dbp_wd_15k_V1 keeps all links in ref_ent_ids and the
+    # training ones, a subset of them, in sup_ent_ids: test = ref minus sup
+    mirror = tmp_path / 'mirror'
+    write_tree(mirror / 'srprs' / 'dbp_wd_15k_V1',
+               dict(RSN, ref_ent_ids='0\t10\n3\t12\n1\t11\n'))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    data = SRPRS(dataset_root, 'dbp_wd')[0]
+    assert links(data, 'train').tolist() == [[3], [2]]
+    assert links(data, 'test').tolist() == [[0, 1], [0, 1]]
+    assert data.report['ref_ent_ids']['test_links'] == 2
+    assert data.report['ref_ent_ids']['training_links_left_out'] == 1
+    # a partial overlap is still a repeated link
+    write_tree(mirror / 'srprs' / 'dbp_yg_15k_V1',
+               dict(RSN, sup_ent_ids='3\t12\n2\t10\n', ref_ent_ids='3\t12\n1\t11\n'))
+    with pytest.raises(ValueError, match='sup_ent_ids|ref_ent_ids'):
+        SRPRS(dataset_root, 'dbp_yg')

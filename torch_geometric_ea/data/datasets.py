@@ -23,6 +23,7 @@ import shutil
 import zipfile
 from typing import Callable, Dict, List, Optional
 
+import torch
 from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
 from torch_geometric_ea.data.formats import (
@@ -56,12 +57,13 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _verify(path: str, expected: Optional[str], source: str):
+def _verify(path: str, expected: Optional[str], source: str) -> Optional[str]:
+    r"""Checks ``path`` against its ``expected`` SHA-256 (removing it when
+    it differs); returns the digest of a file without a known one."""
     digest = _sha256(path)
     if expected is None:
-        log.warning("%s: no known checksum for this file (from %s); its "
-                    "SHA-256 is %s", path, source, digest)
-    elif digest != expected:
+        return digest
+    if digest != expected:
         os.remove(path)
         raise ValueError(f"{path}: SHA-256 {digest} does not match the expected "
                          f"{expected} (from {source}); the file was removed")
@@ -89,7 +91,19 @@ def _fetch(url: str, mirror_relative: str, dst: str, expected: Optional[str]):
     else:
         download_url(url, osp.dirname(dst), filename=osp.basename(dst))
         source = url
-    _verify(dst, expected, source)
+    return _verify(dst, expected, source)
+
+
+def _note_unchecked(name: str, folder: str, digests: Dict[str, str]):
+    r"""One line for all the files of a dataset without a known checksum;
+    their SHA-256 go to ``folder/SHA256SUMS`` (``sha256sum -c`` reads it)."""
+    if not digests:
+        return
+    sums = osp.join(folder, 'SHA256SUMS')
+    with open(sums, 'w') as f:
+        f.writelines(f'{digest}  {file}\n' for file, digest in digests.items())
+    log.warning("%s: %d file(s) without a known checksum (%s); their SHA-256 "
+                "are in %s", name, len(digests), ', '.join(digests), sums)
 
 
 class _PairDataset(InMemoryDataset):
@@ -112,6 +126,26 @@ class _PairDataset(InMemoryDataset):
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
         self.load(self.processed_paths[0], data_cls=HeteroData)
 
+    def load(self, path: str, data_cls=HeteroData) -> None:
+        r"""Reads a processed file with ``torch.load(weights_only=True)``
+        and no fallback: a file holding anything but tensors, plain values
+        and PyG's data classes (a crafted file in the dataset folder, say) is
+        refused, never unpickled. (PyG's own loader retries such a file
+        with ``weights_only=False``, which runs whatever it holds.)"""
+        try:
+            out = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e:  # unpickling refused, truncated, not a file
+            raise ValueError(
+                f"{path}: not a processed file this package can load safely "
+                f"({type(e).__name__}); delete it, or pass force_reload=True, "
+                f"to process the raw files again") from None
+        if not (isinstance(out, tuple) and len(out) in (2, 3)
+                and isinstance(out[0], dict)):
+            raise ValueError(f"{path}: not a processed dataset file; delete it, "
+                             f"or pass force_reload=True")
+        self.slices = out[1]
+        self.data = data_cls.from_dict(out[0])  # never a class from the file
+
     @property
     def raw_dir(self) -> str:
         return osp.join(self.root, self.pair, 'raw')
@@ -125,11 +159,15 @@ class _PairDataset(InMemoryDataset):
         return f'data_v{PAIR_FORMAT}.pt'
 
     def download(self):
+        unchecked = {}
         for file in self.raw_file_names:
             names = dict(pair=self.pair, file=file)
-            _fetch(self.url.format(**names), self.mirror.format(**names),
-                   osp.join(self.raw_dir, file),
-                   self.checksums.get((self.pair, file)))
+            digest = _fetch(self.url.format(**names), self.mirror.format(**names),
+                            osp.join(self.raw_dir, file),
+                            self.checksums.get((self.pair, file)))
+            if digest is not None:
+                unchecked[file] = digest
+        _note_unchecked(repr(self), self.raw_dir, unchecked)
 
     def read(self) -> HeteroData:
         raise NotImplementedError
@@ -399,7 +437,8 @@ class OpenEA(_PairDataset):
         archive = osp.join(self.root, f'{self.archive_folder}.zip')
         if not osp.isfile(archive):
             download_url(self.archive_url, self.root, filename=osp.basename(archive))
-            _verify(archive, None, self.archive_url)
+            _note_unchecked(repr(self), self.root, {
+                osp.basename(archive): _verify(archive, None, self.archive_url)})
         with zipfile.ZipFile(archive) as zf:
             for file in self.raw_file_names:
                 member = f'{self.archive_folder}/{self.pair}/{file}'

@@ -123,6 +123,9 @@ def _read_id_layout(folder: str, fixed_split: bool, require_rel_ids: bool,
     parts = [read_int_links(osp.join(folder, name), (entities[0], entities[1]))
              for name in link_files]
     report.update(zip(link_files, parts))
+    removed = 0
+    if fixed_split:  # some public copies keep the training links in ref too
+        parts[1], removed = _without_contained(parts[1], parts[0])
     raw_links = concat_links(parts).numpy()
     link_index = torch.stack([_local(raw_links[:, c], entities[c].ids.numpy())
                               for c in (0, 1)])
@@ -141,7 +144,27 @@ def _read_id_layout(folder: str, fixed_split: bool, require_rel_ids: bool,
                                      entities, rel_raw):
         data[node].raw_id = ent.ids
         data[store].relation_raw_id = raw
-    return _finish(data, triples, report)
+    data = _finish(data, triples, report)
+    if removed:
+        data.report['ref_ent_ids']['test_links'] = len(parts[1].rows)
+        data.report['ref_ent_ids']['training_links_left_out'] = removed
+    return data
+
+
+def _without_contained(ref: Records, sup: Records) -> Tuple[Records, int]:
+    r"""``ref`` without the links of ``sup`` when it holds every one of them
+    (the SRPRS copies whose ``ref_ent_ids`` lists all links, training ones
+    included: test = ref minus sup), and how many were left out; ``ref`` as
+    it is otherwise (a partial overlap stays an error of the reader)."""
+    if len(sup.rows) == 0 or len(ref.rows) < len(sup.rows):
+        return ref, 0
+    width = int(max(ref.rows.max(), sup.rows.max())) + 1
+    ref_key, sup_key = (r[:, 0] * width + r[:, 1] for r in (ref.rows, sup.rows))
+    in_sup = torch.isin(ref_key, sup_key)
+    if int(in_sup.sum()) != len(sup.rows):
+        return ref, 0
+    keep = ~in_sup
+    return ref._replace(rows=ref.rows[keep], line=ref.line[keep]), len(sup.rows)
 
 
 def read_gcn_align(folder: str, *, train_ratio: float = 0.3,
@@ -294,7 +317,8 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
     ``val_links`` and ``test_links``) as a fixed split. With
     ``train_links`` alone, every link is a seed link: the setting of
     aligning two KGs of one's own, where the rest is unknown (evaluation
-    figures are then NaN).
+    figures are then NaN). With no link file at all the pair has no links:
+    the KGs a trained model embeds, evaluated on links given apart.
 
     Args:
         triples_1 (str): KG1 triples file.
@@ -317,7 +341,7 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
              if path is not None}
     if links is not None and fixed:
         raise ValueError("give either 'links' or the split files, not both")
-    if links is None and 'train' not in fixed:
+    if links is None and fixed and 'train' not in fixed:
         raise ValueError("give 'links', or 'train_links' (and optionally "
                          "'val_links' and 'test_links')")
     triples = [read_str_triples(p) for p in (triples_1, triples_2)]
@@ -331,9 +355,9 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
     else:
         parts = [_read_str_links(p, triples, vocab) for p in fixed.values()]
         report.update({str(p): part for p, part in zip(fixed.values(), parts)})
-        rows = concat_links(parts)
+        rows = concat_links(parts) if parts else []
         split = torch.cat([torch.full((len(p.rows),), i)
-                           for i, p in enumerate(parts)])
+                           for i, p in enumerate(parts)] + [torch.zeros(0)])
         order = list(fixed)  # a split without a file has an all-False mask
         masks = {f'{s}_mask': (split == order.index(s)) if s in fixed
                  else torch.zeros(len(rows), dtype=torch.bool) for s in SPLITS}

@@ -19,6 +19,8 @@ can be opened directly. The rules:
 
 * The bytes must be UTF-8 (decoded strictly). A byte-order mark at the start
   of the file is ignored; lines end in ``\n`` or ``\r\n``.
+* Text is normalised to Unicode NFC, so a name typed with combining marks
+  (NFD) matches the same name precomposed.
 * No control characters (``U+0000``-``U+001F`` other than tab, ``U+007F``-
   ``U+009F``) and no ``\r`` other than the one before ``\n``.
 * Every non-blank line has exactly the expected number of fields.
@@ -39,6 +41,7 @@ import gzip
 import io
 import logging
 import re
+import unicodedata
 from typing import (
     Callable,
     Collection,
@@ -138,7 +141,10 @@ def _decode(path, data: bytes) -> str:
         column = bad.start() - text.rfind('\n', 0, bad.start())
         raise _error(path, line, f"stray control character "
                                  f"U+{ord(bad.group()):04X} at column {column}")
-    return text
+    # One spelling per name: 'São' typed as S, a, combining tilde, o (NFD)
+    # is the same entity as the precomposed 'São' (NFC).
+    return text if unicodedata.is_normalized('NFC', text) else \
+        unicodedata.normalize('NFC', text)
 
 
 def _report_blank(path, num_blank: int, first: int):

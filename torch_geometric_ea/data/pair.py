@@ -28,6 +28,7 @@ index) and offsets ``edge_label_index`` to homogeneous ids; it cannot keep
 the per-link masks apart from the triples' attributes, so take the split
 from :func:`links` or :func:`to_union`.
 """
+import hashlib
 from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
@@ -208,6 +209,20 @@ def to_union(data: HeteroData) -> Data:
     for split in SPLITS:
         union[f'{split}_mask'] = data[LINK][f'{split}_mask']
     return union
+
+
+def pair_fingerprint(data: HeteroData) -> str:
+    r"""A SHA-256 of the two KGs (entity names, relation names, triples):
+    checkpoints keep it, so that a model is never evaluated on a pair it
+    was not trained on, even one with the same entity counts."""
+    digest = hashlib.sha256()
+    for node, rel in ((SRC, SRC_TRIPLE), (TGT, TGT_TRIPLE)):
+        digest.update('\n'.join(data[node].uri).encode())
+        digest.update('\n'.join(data[rel].relation_uri).encode())
+        for tensor in (data[rel].edge_index, data[rel].edge_type):
+            digest.update(tensor.detach().to('cpu', torch.int64).contiguous()
+                          .numpy().tobytes())
+    return digest.hexdigest()
 
 
 def from_union(x: Tensor, data: HeteroData) -> Tuple[Tensor, Tensor]:

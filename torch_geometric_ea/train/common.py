@@ -8,10 +8,33 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
-from torch_geometric_ea.data.pair import to_union
+from torch_geometric_ea.data.pair import to_union, unlinked_entities
 
 __all__ = ['TrainResult', 'peak_memory_gib', 'process_group', 'resolve_device',
-           'RunInputs', 'prepare_run']
+           'RunInputs', 'prepare_run', 'BOOTSTRAP', 'bootstrap_pool']
+
+#: The bootstrapping protocols: which entities the rounds may pair.
+BOOTSTRAP = ('transductive', 'inductive')
+
+
+def bootstrap_pool(data: HeteroData, offset: int, test_pairs: Tensor,
+                   protocol: str) -> Tuple[Tensor, Tensor, str]:
+    r"""The entities bootstrapping may pair (union ids, KG2 ids shifted by
+    ``offset``) and the protocol they follow:
+
+    - ``'transductive'``: the entities of the test links, as the official
+      Dual-AMN notebook and the paper do (the test entities are known, not
+      their pairing), so the metrics are transductive;
+    - ``'inductive'``: every entity without a training link (nothing of
+      the test split is used), what a user aligning new KGs has.
+
+    A pair without test links is inductive whatever is asked."""
+    if protocol not in BOOTSTRAP:
+        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} (got {protocol!r})")
+    if protocol == 'transductive' and test_pairs.size(1) > 0:
+        return test_pairs[0].clone(), test_pairs[1].clone(), protocol
+    src, tgt = (ids.to(test_pairs.device) for ids in unlinked_entities(data))
+    return src, tgt + offset, 'inductive'
 
 
 def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
@@ -65,17 +88,22 @@ class TrainResult:
     r"""What a run produces: the model, the union-graph structure it runs
     on (``model(graph)`` embeds every union node), the final metrics per
     direction under the model's own evaluation, the metrics after each
-    round, wall time per phase (seconds), the number of bootstrapped pairs,
-    metrics under other evaluations (e.g. ``{'csls': {...}}``) and the
-    arguments that rebuild the model."""
+    round, wall time per phase (seconds), the number of bootstrapped pairs
+    and the pairs themselves (per round, :math:`(2, k)` union ids),
+    metrics under other evaluations (e.g. ``{'csls': {...}}``), the
+    arguments that rebuild the model, and the protocol of the metrics
+    (``bootstrapping``: ``'transductive'``, ``'inductive'`` or
+    :obj:`None` without rounds; ``ranking``: how candidates are scored)."""
     model: torch.nn.Module
     graph: object
     metrics: Dict[str, Dict[str, float]]
     history: List[Dict] = field(default_factory=list)
     timings: Dict[str, float] = field(default_factory=dict)
     num_new_pairs: List[int] = field(default_factory=list)
+    new_pairs: List[Tensor] = field(default_factory=list)
     extra_metrics: Dict[str, Dict[str, Dict[str, float]]] = field(default_factory=dict)
     init_args: Dict = field(default_factory=dict)
+    protocol: Dict[str, Optional[str]] = field(default_factory=dict)
 
     @torch.no_grad()
     def embed(self, index: Optional[Tensor] = None) -> Tensor:

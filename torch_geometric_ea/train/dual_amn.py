@@ -12,7 +12,6 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import NGramNameEncoder, NameEncoder, encode_names
-from torch_geometric_ea.data.pair import unlinked_entities
 from torch_geometric_ea.metrics import (
     evaluate_alignment,
     fuse_literal,
@@ -20,7 +19,13 @@ from torch_geometric_ea.metrics import (
 )
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
-from torch_geometric_ea.train.common import TrainResult, prepare_run, process_group
+from torch_geometric_ea.train.common import (
+    BOOTSTRAP,
+    TrainResult,
+    bootstrap_pool,
+    prepare_run,
+    process_group,
+)
 
 __all__ = ['DualAMNConfig', 'train_dual_amn']
 
@@ -36,6 +41,11 @@ class DualAMNConfig:
     ``sinkhorn_tau``, ``sinkhorn_iters`` iterations). ``decodings`` lists
     further evaluations of the final embeddings, comma-separated
     (``'sinkhorn,hungarian'``), reported in ``result.extra_metrics``.
+
+    ``bootstrap`` picks the entities the rounds may pair (see
+    :func:`~torch_geometric_ea.train.common.bootstrap_pool`): the test
+    entities (``'transductive'``, the paper's protocol) or every entity
+    without a training link (``'inductive'``).
 
     ``candidates`` picks the loss's candidates per batch: every entity
     (``'all'``, the paper), ``num_candidates`` random entities
@@ -82,6 +92,7 @@ class DualAMNConfig:
     csls_k: int = 10
     eval_links: Optional[int] = None
     semi_decoding: str = 'csls'
+    bootstrap: str = 'transductive'
     decodings: str = ''
     sinkhorn_tau: float = 0.02
     sinkhorn_iters: int = 10
@@ -179,11 +190,13 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                    ) -> TrainResult:
     r"""Trains Dual-AMN on a KG pair with its train links, evaluates on its
     test links with CSLS, and with ``config.semi`` runs the bootstrapping
-    rounds: embed, pair the still-unaligned test entities that are mutual
-    CSLS nearest neighbours, add them to the training pairs, train
-    ``semi_epochs`` more epochs. A pair without test links (seed links
-    only) pools every entity without a link instead, and its metrics are
-    NaN.
+    rounds: embed, pair the still-unaligned entities of the pool that are
+    mutual CSLS nearest neighbours, add them to the training pairs, train
+    ``semi_epochs`` more epochs. The pool is the test entities
+    (``config.bootstrap='transductive'``, the paper's protocol) or every
+    entity without a training link (``'inductive'``; always so for a pair
+    without test links, whose metrics are NaN). ``result.protocol`` says
+    which.
 
     Inside a :mod:`torch.distributed` process group (e.g. launched by
     ``torchrun``), every process runs the whole encoder and its share of
@@ -211,6 +224,9 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     if cfg.candidates not in CANDIDATES:
         raise ValueError(f"'candidates' must be one of {CANDIDATES} "
                          f"(got {cfg.candidates!r})")
+    if cfg.bootstrap not in BOOTSTRAP:
+        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} "
+                         f"(got {cfg.bootstrap!r})")
     if cfg.semi_decoding not in ('csls', 'sinkhorn'):
         raise ValueError(f"'semi_decoding' must be 'csls' or 'sinkhorn' "
                          f"(got {cfg.semi_decoding!r})")
@@ -243,12 +259,11 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             names, names, eval_pairs, csls_k=cfg.csls_k)
     timings['prepare'] = time.perf_counter() - t0
 
-    if test_pairs.size(1) > 0:  # benchmark pairs pool their test entities
-        pool_src, pool_tgt = test_pairs[0].clone(), test_pairs[1].clone()
-    else:  # seed links only: any entity without a link may have a partner
-        pool_src, pool_tgt = (ids.to(device) for ids in unlinked_entities(data))
-        pool_tgt = pool_tgt + union.offset[0]  # union ids
+    pool_src, pool_tgt, protocol = bootstrap_pool(data, union.offset[0],
+                                                  test_pairs, cfg.bootstrap)
     rounds = 1 + (cfg.semi_rounds if cfg.semi else 0)
+    result.protocol = dict(bootstrapping=protocol if rounds > 1 else None,
+                           ranking='csls' + ('+names' if cfg.literal else ''))
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
     for round_ in range(rounds):
         epochs = cfg.epochs if round_ == 0 else cfg.semi_epochs
@@ -324,6 +339,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             pool_src, pool_tgt = pool_src[keep_src], pool_tgt[keep_tgt]
             train_pairs = torch.cat([train_pairs, new], dim=1)
             result.num_new_pairs.append(new.size(1))
+            result.new_pairs.append(new.cpu())
             timings['bootstrap'] += time.perf_counter() - t
 
     t = time.perf_counter()

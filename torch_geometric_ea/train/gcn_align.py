@@ -118,7 +118,8 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
     model = GCNAlign(**init_args).to(device)
     loss_fn = MarginRankingL1Loss(cfg.gamma)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    result = TrainResult(model, graph, metrics={}, init_args=init_args)
+    result = TrainResult(model, graph, metrics={}, init_args=init_args,
+                         protocol=dict(bootstrapping=None, ranking='l1'))
     timings['prepare'] = time.perf_counter() - t0
 
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0

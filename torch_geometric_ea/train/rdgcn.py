@@ -243,7 +243,8 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
                      num_layers=cfg.num_layers)
     model = RDGCN(x=x, **init_args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    result = TrainResult(model, graph, metrics={}, init_args=init_args)
+    result = TrainResult(model, graph, metrics={}, init_args=init_args,
+                         protocol=dict(bootstrapping=None, ranking='l1'))
     timings['prepare'] = time.perf_counter() - t0
 
     def evaluate(epochs_done: int, loss: Tensor):
