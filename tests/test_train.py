@@ -175,7 +175,7 @@ def test_cli_train_writes_results(tmp_path, capsys):
         assert 0 <= results[direction]['hits@1'] <= 1
         assert 0 < results[direction]['mrr'] <= 1
     assert results['timings']['train'] > 0 and results['peak_memory_gib'] > 0
-    state = torch.load(out / 'model.pt')
+    state = torch.load(out / 'model.pt', weights_only=True)
     assert state['config']['epochs'] == 2 and state['model'] == 'dual-amn'
     assert json.loads(capsys.readouterr().out)['dataset'] == 'synthetic'
     model = DualAMN(**state['init_args'])

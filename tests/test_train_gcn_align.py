@@ -97,7 +97,7 @@ def test_cli_trains_gcn_align(tmp_path, capsys):
     assert results['timings']['train'] > 0 and results['peak_memory_gib'] > 0
     assert len(results['history']) == 1
     assert json.loads(capsys.readouterr().out)['model'] == 'gcn-align'
-    state = torch.load(out / 'model.pt')
+    state = torch.load(out / 'model.pt', weights_only=True)
     model = GCNAlign(**state['init_args'])
     model.load_state_dict(state['state_dict'])  # the saved model rebuilds
     assert model.ent_emb.shape == (400, 200)

@@ -125,7 +125,7 @@ def test_cli_trains_rdgcn(tmp_path, capsys):
         assert 0 < results[direction]['mrr'] <= 1
     assert 'csls' in results['extra_metrics']
     assert json.loads(capsys.readouterr().out)['model'] == 'rdgcn'
-    state = torch.load(out / 'model.pt')
+    state = torch.load(out / 'model.pt', weights_only=True)
     model = RDGCN(**state['init_args'])
     model.load_state_dict(state['state_dict'])  # the saved model rebuilds
 

@@ -132,3 +132,18 @@ def test_corrupted_files(tmp_path, data, kind, crlf, final_newline):
         assert 1 <= int(match.group(1)) <= content.count(b'\n') + 1
     else:
         check(kind, result, content)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), kind=st.sampled_from(sorted(READERS)),
+       crlf=st.booleans(), final_newline=st.booleans(), bom=st.booleans())
+def test_uncorrupted_files_load(tmp_path, data, kind, crlf, final_newline, bom):
+    rows = data.draw(valid_rows(kind))
+    end = b'\r\n' if crlf else b'\n'
+    content = end.join(('\t'.join(r)).encode('utf-8') for r in rows)
+    content = (b'\xef\xbb\xbf' if bom else b'') + content + (end if final_newline
+                                                            else b'')
+    path = tmp_path / kind
+    path.write_bytes(content)
+    check(kind, READERS[kind][0](str(path)), content)  # no error, same rows

@@ -35,6 +35,34 @@ def test_formula_on_one_proxy():
     assert torch.allclose(conv(x), gate * x + (1 - gate) * x_p, atol=1e-6)
 
 
+def test_values_with_three_proxies_by_hand():
+    # two entities, three proxies in 2-d, computed with math on floats
+    import math
+    x = [[1.0, 0.0], [0.6, 0.8]]
+    q = [[1.0, 0.0], [0.0, 2.0], [-3.0, 4.0]]
+    w, b = [[0.5, -1.0], [2.0, 0.25]], [0.1, -0.2]
+    expected = []
+    for h in x:
+        norm_h = math.hypot(*h)
+        cos = [(h[0] * p[0] + h[1] * p[1]) / (norm_h * math.hypot(*p)) for p in q]
+        e = [math.exp(c) for c in cos]
+        beta = [v / sum(e) for v in e]
+        h_p = [h[c] - sum(beta[k] * q[k][c] for k in range(3)) for c in range(2)]
+        gate = [1 / (1 + math.exp(-(sum(w[o][c] * h_p[c] for c in range(2)) + b[o])))
+                for o in range(2)]
+        expected.append([gate[c] * h[c] + (1 - gate[c]) * h_p[c] for c in range(2)])
+    conv = ProxyMatchingConv(2, num_proxies=3).double()
+    with torch.no_grad():
+        conv.proxy.copy_(torch.tensor(q))
+        conv.gate.weight.copy_(torch.tensor(w))
+        conv.gate.bias.copy_(torch.tensor(b))
+    x = torch.tensor(x, dtype=torch.float64)
+    expected = torch.tensor(expected, dtype=torch.float64)
+    assert torch.allclose(conv(x), expected, atol=1e-12)
+    full = torch.stack([torch.arange(3).repeat(2), torch.arange(2).repeat_interleave(3)])
+    assert torch.allclose(conv(x, full), expected, atol=1e-12)
+
+
 def test_subset_of_proxies_per_entity():
     conv = ProxyMatchingConv(3, num_proxies=2, bias=False)
     x = torch.randn(2, 3)
