@@ -137,3 +137,13 @@ def test_a_garbage_checkpoint_prints_no_traceback(tmp_path):
 def test_checkpoints_load_with_weights_only(checkpoint):
     state = torch.load(checkpoint, weights_only=True)
     assert len(state['pair_fingerprint']) == 64
+
+
+def test_align_never_pools_the_links_it_evaluates_on(kgs, capsys):  # noqa: F811
+    (kgs / 'held_out.tsv').write_text(''.join(f'{a}\t{b}\n' for a, b in EXPECTED[:4]),
+                                      encoding='utf-8')
+    assert align(kgs, '--test-links', str(kgs / 'held_out.tsv'), '--semi',
+                 '--set', 'semi_rounds=1', '--set', 'semi_epochs=1') == 0
+    capsys.readouterr()
+    state = torch.load(kgs / 'out' / 'model.pt', weights_only=True)
+    assert state['config']['bootstrap'] == 'inductive'
