@@ -12,9 +12,11 @@ from .margin_loss import MarginRankingL1Loss, uniform_negatives
 from .models import (
     DualAMN,
     GCNAlign,
+    LightEA,
     RDGCN,
     dual_amn_graph,
     gcn_align_adjacency,
+    lightea_graph,
     rdgcn_dual_graph,
     relation_functionality,
 )
@@ -35,6 +37,8 @@ __all__ = [
     'relation_functionality',
     'RDGCN',
     'rdgcn_dual_graph',
+    'LightEA',
+    'lightea_graph',
     'RelationalLayout',
     'relational_layout',
 ]

@@ -8,6 +8,7 @@ from torch_geometric_ea.train.common import (
 )
 from torch_geometric_ea.train.dual_amn import DualAMNConfig, train_dual_amn
 from torch_geometric_ea.train.gcn_align import GCNAlignConfig, train_gcn_align
+from torch_geometric_ea.train.lightea import LightEAConfig, train_lightea
 from torch_geometric_ea.train.rdgcn import RDGCNConfig, train_rdgcn
 
 #: The command line's model names, each mapped to its config class and
@@ -16,8 +17,9 @@ MODELS = {
     'dual-amn': (DualAMNConfig, train_dual_amn),
     'gcn-align': (GCNAlignConfig, train_gcn_align),
     'rdgcn': (RDGCNConfig, train_rdgcn),
+    'lightea': (LightEAConfig, train_lightea),
 }
 
 __all__ = ['MODELS', 'TrainResult', 'peak_memory_gib', 'resolve_device',
            'DualAMNConfig', 'train_dual_amn', 'GCNAlignConfig', 'train_gcn_align',
-           'RDGCNConfig', 'train_rdgcn']
+           'RDGCNConfig', 'train_rdgcn', 'LightEAConfig', 'train_lightea']

@@ -1,0 +1,145 @@
+r"""LightEA against a dense float64 transcription of the official notebook
+(load_graph, get_features, sparse_sinkhorn_sims) on a small graph with
+parallel, inverse and self edges, plus its run-level behaviour."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from torch_geometric_ea.data import synthetic_pair
+from torch_geometric_ea.metrics.decoding import sparse_sinkhorn, topk_inner_products
+from torch_geometric_ea.nn import LightEA, lightea_graph
+from torch_geometric_ea.train import LightEAConfig, train_lightea
+
+N, R = 8, 3
+TRIPLES = [(0, 0, 1), (0, 1, 1), (1, 2, 0), (2, 1, 2), (3, 0, 4), (3, 0, 4),
+           (4, 2, 5), (5, 1, 0), (6, 0, 2)]  # 7 isolated
+
+
+def official_graph():
+    r"""The official ``load_graph``, dense: relation 2r for (h, r, t) and
+    2r + 1 for its inverse, as there (our ids are r and r + R)."""
+    triples = sorted({(h, t, r) for h, r, t in TRIPLES} | {(t, h, r + R) for h, r, t in TRIPLES})
+    ent_ent = torch.zeros(N, N, dtype=torch.float64)
+    rel_ent = torch.zeros(2 * R, N, dtype=torch.float64)
+    ent_rel = torch.zeros(N, 2 * R, dtype=torch.float64)
+    tuples = {}
+    for h, t, r in triples:
+        ent_ent[h, h] += 1
+        ent_ent[t, t] += 1
+        ent_ent[h, t] += 1
+        tuples.setdefault((h, t), set()).add(r)
+        rel_ent[r, h] = 1
+        ent_rel[t, r] = 1
+    return ent_ent, rel_ent, ent_rel, tuples
+
+
+def norm(x):
+    return F.normalize(x, dim=-1)
+
+
+def test_features_equal_the_dense_official_computation():
+    head, rel, tail = torch.tensor(TRIPLES).t()
+    graph = lightea_graph(torch.stack([head, tail]), rel, N, R)
+    for key in ('ent_ent', 'rel_ent', 'ent_rel', 'tuple_rel'):
+        graph[key] = graph[key].to(torch.float64)
+    model = LightEA(ent_dim=6, depth=2, rel_dim=5, mini_dim=3, chunk_size=2)
+    pairs = torch.tensor([[0, 3], [1, 4]])
+    got = model(graph, pairs, torch.Generator().manual_seed(7))
+
+    ent_ent, rel_ent, ent_rel, tuples = official_graph()
+    gen = torch.Generator().manual_seed(7)
+    vec = norm(torch.randn(2, 6, generator=gen)).double()
+    ent = torch.zeros(N, 6, dtype=torch.float64)
+    ent[pairs[0]] = ent[pairs[1]] = vec
+    rel_f = torch.zeros(2 * R, 6, dtype=torch.float64)
+    ents, rels = [ent], [rel_f]
+    for _ in range(2):
+        new_rel = norm(rel_ent @ ent)
+        ent = norm(ent_ent @ ent + ent_rel @ rel_f)
+        rel_f = new_rel
+        ents.append(ent)
+        rels.append(rel_f)
+    ent, rel_f = norm(torch.cat(ents, 1)), norm(torch.cat(rels, 1))
+    rel_proj = rel_f @ norm(torch.randn(18, 5, generator=gen)).double()
+    features = []
+    for d in range(5):
+        adj = torch.zeros(N, N, dtype=torch.float64)
+        for (h, t), rs in tuples.items():
+            adj[h, t] = sum(rel_proj[r, d] for r in rs)
+        features.append(adj @ (ent @ norm(torch.randn(18, 3, generator=gen)).double()))
+    expected = norm(torch.cat(features, 1))
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert (got[7] == 0).all()  # an isolated entity: zero features, no NaN
+
+
+def official_sinkhorn(sims, index, size, iters):
+    r"""``sparse_sinkhorn_sims`` after the search, linear domain."""
+    k = sims.size(1)
+    row_sims = torch.exp(sims.flatten() / 0.02)
+    rows = torch.arange(sims.numel()) // k
+    cols = index.flatten()
+    for _ in range(iters):
+        row_sims = row_sims / torch.zeros(sims.size(0), dtype=row_sims.dtype
+                                          ).index_add_(0, rows, row_sims)[rows]
+        row_sims = row_sims / torch.zeros(size, dtype=row_sims.dtype
+                                          ).index_add_(0, cols, row_sims)[cols]
+    return row_sims.view(-1, k)
+
+
+@pytest.mark.parametrize('k', [3, 20])
+def test_sparse_sinkhorn_equals_the_official_and_dense_where_k_covers_all(k):
+    gen = torch.Generator().manual_seed(0)
+    x = norm(torch.randn(15, 4, generator=gen, dtype=torch.float64))
+    y = norm(torch.randn(12, 4, generator=gen, dtype=torch.float64))
+    values, index = topk_inner_products(x, y, k, chunk_size=4)
+    dense = x @ y.t()
+    assert torch.equal(index[:, 0], dense.argmax(1))
+    got = sparse_sinkhorn(values, index, 12, tau=0.02, num_iters=15)
+    expected = official_sinkhorn(values, index, 12, 15)
+    assert torch.allclose(got, expected, rtol=1e-6)
+    if k >= 12:  # every column: the dense iteration
+        p = torch.exp(dense / 0.02)
+        for _ in range(15):
+            p = p / p.sum(1, keepdim=True)
+            p = p / p.sum(0, keepdim=True)
+        assert torch.allclose(got, p.gather(1, index), rtol=1e-6)
+
+
+def small_config(**kwargs):
+    return LightEAConfig(**dict(dict(ent_dim=128, rel_dim=32, mini_dim=8, top_k=50),
+                                **kwargs))
+
+
+def test_aligns_a_synthetic_pair_deterministically():
+    data = synthetic_pair(300, num_relations=15, seed=2)
+    a = train_lightea(data, small_config(), progress=False)
+    b = train_lightea(data, small_config(), progress=False)
+    assert a.metrics == b.metrics and torch.equal(a.features, b.features)
+    assert a.metrics['src->tgt']['hits@1'] > 0.3
+    assert a.protocol == dict(bootstrapping=None, ranking='sparse sinkhorn')
+    other = train_lightea(data, small_config(seed=1), progress=False)
+    assert not torch.equal(other.features, a.features)
+
+
+@pytest.mark.parametrize('bootstrap', ['transductive', 'inductive'])
+def test_iterations_add_one_to_one_pairs_from_the_pool(bootstrap):
+    data = synthetic_pair(300, num_relations=15, seed=2)
+    result = train_lightea(data, small_config(iterations=3, bootstrap=bootstrap),
+                           progress=False)
+    assert len(result.history) == 3 and result.protocol['bootstrapping'] == bootstrap
+    new = torch.cat(result.new_pairs, dim=1)
+    assert new.size(1) > 0
+    for side in (0, 1):
+        assert new[side].unique().numel() == new.size(1)
+    assert result.history[1]['train_pairs'] > result.history[0]['train_pairs']
+    assert (result.history[-1]['src->tgt']['hits@1']
+            >= result.history[0]['src->tgt']['hits@1'] - 0.02)
+
+
+def test_an_isolated_entity_is_ranked_not_nan():
+    data = synthetic_pair(200, num_relations=10, seed=3)
+    result = train_lightea(data, small_config(), progress=False)
+    assert all(math.isfinite(v) for d in ('src->tgt', 'tgt->src')
+               for v in result.metrics[d].values())
