@@ -147,3 +147,17 @@ def test_align_never_pools_the_links_it_evaluates_on(kgs, capsys):  # noqa: F811
     capsys.readouterr()
     state = torch.load(kgs / 'out' / 'model.pt', weights_only=True)
     assert state['config']['bootstrap'] == 'inductive'
+
+
+def test_align_with_lightea_needs_no_training_and_reloads_the_same(kgs, capsys):  # noqa: F811,E501
+    small = ['--set', 'ent_dim=64', '--set', 'rel_dim=16', '--set', 'mini_dim=4',
+             '--set', 'top_k=20']
+    base = ['align', '--model', 'lightea', '--triples1', str(kgs / 'kg1.tsv'),
+            '--triples2', str(kgs / 'kg2.tsv'), '--seeds', str(kgs / 'seeds.tsv'),
+            '--json', '-k', '3']
+    assert main(base + ['--out', str(kgs / 'a')] + small) == 0
+    first = (kgs / 'a' / 'candidates.tsv').read_text(encoding='utf-8')
+    assert main(['align', '--checkpoint', str(kgs / 'a' / 'model.pt'), '--json',
+                 '-k', '3', '--out', str(kgs / 'b')]) == 0
+    assert (kgs / 'b' / 'candidates.tsv').read_text(encoding='utf-8') == first
+    capsys.readouterr()

@@ -47,8 +47,10 @@ from torch_geometric_ea.nn import (
     RDGCN,
     DualAMN,
     GCNAlign,
+    LightEA,
     dual_amn_graph,
     gcn_align_adjacency,
+    lightea_graph,
     rdgcn_dual_graph,
 )
 from torch_geometric_ea.train import MODELS, resolve_device
@@ -76,6 +78,9 @@ def _model_and_graph(name: str, data: HeteroData, config: Dict,
         return GCNAlign(**init_args), graph
     if name == 'rdgcn':
         return RDGCN(**init_args), rdgcn_dual_graph(
+            union.edge_index, union.edge_type, union.num_nodes, union.num_relations)
+    if name == 'lightea':
+        return LightEA(**init_args), lightea_graph(
             union.edge_index, union.edge_type, union.num_nodes, union.num_relations)
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
 
@@ -217,8 +222,9 @@ class Aligner:
     """
     def __init__(self, model_name: str, model: torch.nn.Module, graph, data: HeteroData,
                  config, init_args: Dict, name_encoder: Optional[NameEncoder] = None,
-                 metrics: Optional[Dict] = None):
+                 metrics: Optional[Dict] = None, replay: Optional[Dict] = None):
         self.model_name, self.model, self.graph = model_name, model, graph
+        self.replay = replay  # LightEA: the seeds and random state of its features
         self.data = data
         self.config = config if isinstance(config, dict) else asdict(config)
         self.init_args, self.metrics = init_args, metrics or {}
@@ -247,7 +253,8 @@ class Aligner:
         kwargs = dict(name_encoder=name_encoder) if model == 'dual-amn' else {}
         result = train(data, config, progress=progress, callback=callback, **kwargs)
         return cls(model, result.model, result.graph, data, config,
-                   result.init_args, name_encoder, result.metrics)
+                   result.init_args, name_encoder, result.metrics,
+                   getattr(result, 'replay', None))
 
     def save(self, path: str):
         r"""Saves the model, its config and the KG pair to ``path``."""
@@ -256,7 +263,7 @@ class Aligner:
                         config=self.config, init_args=self.init_args,
                         pair=_pair_state(self.data),
                         pair_fingerprint=pair_fingerprint(self.data),
-                        metrics=self.metrics), path)
+                        metrics=self.metrics, replay=self.replay), path)
 
     @classmethod
     def load(cls, path: str, data: Optional[HeteroData] = None,
@@ -285,7 +292,8 @@ class Aligner:
         model.to(device).eval()
         config = dict(state['config'], device=str(device))
         return cls(state['model'], model, graph.to(device), data, config,
-                   state['init_args'], name_encoder, state.get('metrics'))
+                   state['init_args'], name_encoder, state.get('metrics'),
+                   state.get('replay'))
 
     @property
     def literal(self) -> bool:
@@ -299,7 +307,13 @@ class Aligner:
         vectors (:func:`~torch_geometric_ea.metrics.fuse_literal`);
         ``literal=False`` gives the structure embeddings alone."""
         self.model.eval()
-        out = self.model(self.graph)
+        if isinstance(self.model, LightEA):  # no weights: features from seeds
+            generator = torch.Generator()
+            generator.set_state(self.replay['generator_state'])
+            out = self.model(self.graph, self.replay['pairs'].to(self.graph.ent_ent.device),
+                             generator)
+        else:
+            out = self.model(self.graph)
         if self.literal if literal is None else literal:
             if self._names is None:
                 encoder = self.name_encoder or NGramNameEncoder(

@@ -405,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--epochs', type=int)
     train.add_argument('--semi-rounds', type=int)
     train.add_argument('--semi-epochs', type=int)
+    train.add_argument('--iterations', type=int,
+                       help='LightEA rounds (1: LightEA-B, 3: LightEA-I)')
     train.add_argument('--batch-size', type=int)
     train.add_argument('--lr', type=float)
     train.add_argument('--literal', action='store_true', default=None,

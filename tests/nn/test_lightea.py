@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from torch_geometric_ea.data import synthetic_pair
-from torch_geometric_ea.metrics.decoding import sparse_sinkhorn, topk_inner_products
+from torch_geometric_ea.metrics.decoding import (
+    sparse_sinkhorn,
+    topk_both_ways,
+    topk_inner_products,
+)
 from torch_geometric_ea.nn import LightEA, lightea_graph
 from torch_geometric_ea.train import LightEAConfig, train_lightea
 
@@ -143,3 +147,13 @@ def test_an_isolated_entity_is_ranked_not_nan():
     result = train_lightea(data, small_config(), progress=False)
     assert all(math.isfinite(v) for d in ('src->tgt', 'tgt->src')
                for v in result.metrics[d].values())
+
+
+def test_both_ways_top_k_equals_two_searches():
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(37, 5, generator=gen), torch.randn(29, 5, generator=gen)
+    rv, ri, cv, ci = topk_both_ways(x, y, 6, chunk_size=8)
+    ev, ei = topk_inner_products(x, y, 6)
+    assert torch.equal(ri, ei) and torch.allclose(rv, ev)
+    ev, ei = topk_inner_products(y, x, 6)
+    assert torch.equal(ci, ei) and torch.allclose(cv, ev)

@@ -33,7 +33,7 @@ from torch_geometric_ea.metrics.similarity import (
 )
 
 __all__ = ['sinkhorn_potentials', 'hungarian_matching', 'topk_inner_products',
-           'sparse_sinkhorn', 'sparse_sinkhorn_ranks']
+           'topk_both_ways', 'sparse_sinkhorn', 'sparse_sinkhorn_ranks']
 
 
 @torch.no_grad()
@@ -189,16 +189,44 @@ def sparse_sinkhorn(values: Tensor, index: Tensor, num_cols: int, *,
 
 
 @torch.no_grad()
-def sparse_sinkhorn_ranks(x: Tensor, y: Tensor, true: Tensor, *, k: int = 500,
-                          tau: float = 0.02, num_iters: int = 15,
-                          chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
+def topk_both_ways(x: Tensor, y: Tensor, k: int,
+                   chunk_size: int = DEFAULT_CHUNK_SIZE
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""The exact top-``k`` of every row of :math:`\mathbf{x}
+    \mathbf{y}^{\top}` and of every column, from one chunked pass over the
+    product (half the work of two :func:`topk_inner_products` calls): row
+    values and indices :math:`(N, k)`, column values and indices
+    :math:`(M, k)`, best first."""
+    _check_pair(x, y)
+    k_row, k_col = min(k, y.size(0)), min(k, x.size(0))
+    row_values = x.new_empty(x.size(0), k_row)
+    row_index = torch.empty(x.size(0), k_row, dtype=torch.long, device=x.device)
+    col_values = x.new_full((k_col, y.size(0)), -math.inf)
+    col_index = torch.zeros(k_col, y.size(0), dtype=torch.long, device=x.device)
+    yt = y.t().contiguous()
+    for start in range(0, x.size(0), chunk_size):
+        rows = slice(start, min(start + chunk_size, x.size(0)))
+        scores = x[rows] @ yt
+        row_values[rows], row_index[rows] = scores.topk(k_row, dim=1)
+        values, index = scores.topk(min(k_col, scores.size(0)), dim=0)
+        values = torch.cat([col_values, values])
+        index = torch.cat([col_index, index + start])
+        col_values, keep = values.topk(k_col, dim=0)
+        col_index = index.gather(0, keep)
+    return row_values, row_index, col_values.t(), col_index.t()
+
+
+@torch.no_grad()
+def sparse_sinkhorn_ranks(values: Tensor, index: Tensor, num_cols: int,
+                          true: Tensor, *, tau: float = 0.02,
+                          num_iters: int = 15) -> Tensor:
     r"""The rank of each row's true column ``true`` :math:`(N)` among its
-    ``k`` nearest columns by inner product, ordered by their
-    :func:`sparse_sinkhorn` scores (LightEA's evaluation): 1 for the best;
-    ``inf`` when the true column is not among the ``k`` (a miss, as the
-    official evaluation counts it)."""
-    values, index = topk_inner_products(x, y, k, chunk_size)
-    scores = sparse_sinkhorn(values, index, y.size(0), tau=tau, num_iters=num_iters)
+    candidates ``index`` (with inner products ``values``, e.g. the top-k of
+    :func:`topk_both_ways`), ordered by their :func:`sparse_sinkhorn`
+    scores (LightEA's evaluation): 1 for the best; ``inf`` when the true
+    column is not a candidate (a miss, as the official evaluation counts
+    it)."""
+    scores = sparse_sinkhorn(values, index, num_cols, tau=tau, num_iters=num_iters)
     is_true = index == true.unsqueeze(1)
     true_score = torch.where(is_true, scores, torch.zeros_like(scores)).sum(1)
     rank = 1.0 + (scores > true_score.unsqueeze(1)).sum(1).to(scores.dtype)

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from torch_geometric_ea.metrics.decoding import (
     sparse_sinkhorn,
     sparse_sinkhorn_ranks,
+    topk_both_ways,
     topk_inner_products,
 )
 from torch_geometric_ea.metrics.ranking import no_links_metrics, rank_metrics
@@ -66,20 +67,21 @@ def _unit(x: Tensor) -> Tensor:
 
 def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
                              ) -> Dict[str, Dict[str, float]]:
-    r"""Hits@1/5/10 and MRR of ``links`` :math:`(2, L)` (union ids) in both
-    directions as LightEA evaluates: each query ranks the distinct test
-    entities of the other KG among its ``top_k`` nearest by sparse
-    Sinkhorn score; a partner outside them is a miss."""
+    r"""Hits@1/5/10 and MRR of the one-to-one ``links`` :math:`(2, L)`
+    (union ids) in both directions as LightEA evaluates: each query ranks
+    the test entities of the other KG among its ``top_k`` nearest by
+    sparse Sinkhorn score; a partner outside them is a miss. Both
+    directions' candidates come from one pass over the scores."""
     if links.size(1) == 0:
         return no_links_metrics()
+    x_src, x_tgt = _unit(x[links[0]]), _unit(x[links[1]])  # one-to-one links
+    row_v, row_i, col_v, col_i = topk_both_ways(x_src, x_tgt, cfg.top_k,
+                                                cfg.chunk_size)
+    true = torch.arange(links.size(1), device=x.device)
     out = {}
-    for name, (q, c) in (('src->tgt', (links[0], links[1])),
-                         ('tgt->src', (links[1], links[0]))):
-        cands, true = torch.unique(c, return_inverse=True)
-        ranks = sparse_sinkhorn_ranks(_unit(x[q]), _unit(x[cands]), true,
-                                      k=cfg.top_k, tau=cfg.tau,
-                                      num_iters=cfg.sinkhorn_iters,
-                                      chunk_size=cfg.chunk_size)
+    for name, values, index in (('src->tgt', row_v, row_i), ('tgt->src', col_v, col_i)):
+        ranks = sparse_sinkhorn_ranks(values, index, links.size(1), true,
+                                      tau=cfg.tau, num_iters=cfg.sinkhorn_iters)
         out[name] = rank_metrics(ranks)
     return out
 
@@ -143,6 +145,7 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
     for round_ in tqdm(range(cfg.iterations), desc='lightea', disable=not progress,
                        leave=False):
         t = time.perf_counter()
+        replay = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
         x = model(graph, train_pairs, generator)
         timings['features'] += time.perf_counter() - t
         t = time.perf_counter()
@@ -163,6 +166,7 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
             result.new_pairs.append(new.cpu())
             timings['bootstrap'] += time.perf_counter() - t
     result.features = x
+    result.replay = replay  # what recomputes the final features (Aligner)
     result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
     timings['total'] = time.perf_counter() - t0
     result.timings = timings
