@@ -61,6 +61,12 @@ ENTRIES = {
                                         '--set', 'channels=64',
                                         '--set', 'eval_links=20000']},
         quick=['--epochs', '1']),
+    # LightEA (no training): the official notebook's settings; basic
+    # (LightEA-B) and three rounds (LightEA-I, the paper's transductive pool).
+    'lightea': dict(model='lightea', args=[], quick=['--set', 'ent_dim=64',
+                                                     '--set', 'rel_dim=16']),
+    'lightea:iterative': dict(model='lightea', args=['--iterations', '3'],
+                              quick=['--set', 'ent_dim=64', '--set', 'rel_dim=16']),
 }
 
 # The full table: every model on every pair (a semi-supervised Dual-AMN run
@@ -75,6 +81,8 @@ PAPER_CONFIG = {
                      semi_epochs=5, csls_k=10),
     'gcn-align': dict(channels=200, epochs=2000, lr=20.0, gamma=3.0,
                       num_negatives=5),
+    'lightea': dict(ent_dim=1024, depth=2, mini_dim=16, top_k=500, tau=0.02,
+                    sinkhorn_iters=15, proj_dim=None),
     'rdgcn': dict(channels=300, alpha=0.1, beta=0.3, num_layers=2, gamma=1.0,
                   num_negatives=125, negative_every=10, negative_candidates=None,
                   lr=0.001, epochs=600),
@@ -105,7 +113,8 @@ PAPER_HITS1 = {
 # evaluation (evaluate.py) ranks the KG2 test entities against KG1's, our
 # tgt->src; GCN-Align's and RDGCN's papers report their left (KG1) queries,
 # our src->tgt. The table sets each paper figure beside ours in its direction.
-PAPER_DIRECTION = {'dual-amn': 'tgt->src', 'gcn-align': 'src->tgt', 'rdgcn': 'src->tgt'}
+PAPER_DIRECTION = {'dual-amn': 'tgt->src', 'gcn-align': 'src->tgt', 'rdgcn': 'src->tgt',
+                   'lightea': 'src->tgt'}
 
 
 def paper_direction(entry: str) -> str:

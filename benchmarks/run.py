@@ -179,6 +179,9 @@ def bootstrapping(record: Dict, variant: str) -> str:
     the test entities (``transductive``, the paper's protocol, and all
     rounds before the option existed) or every entity without a training
     link (``inductive``); ``-`` for a row without rounds."""
+    if 'protocol' in record:  # recorded by the run itself
+        after_rounds = variant not in ('basic', 'names', 'lit basic')
+        return (record['protocol'].get('bootstrapping') or '-') if after_rounds else '-'
     semi = 'semi' in variant or (variant == 'structure'
                                  and record.get('config', {}).get('semi'))
     if not semi:
