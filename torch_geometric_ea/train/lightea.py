@@ -50,7 +50,6 @@ class LightEAConfig:
     rel_dim: Optional[int] = None
     mini_dim: int = 16
     proj_dim: Optional[int] = None
-    orthogonal: bool = False
     top_k: int = 500
     tau: float = 0.02
     sinkhorn_iters: int = 15
@@ -131,14 +130,13 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
     union, graph, device = run.union, run.graph, run.device
     train_pairs, test_pairs = run.train_pairs, run.test_pairs
     rel_dim = cfg.rel_dim or cfg.ent_dim // 2
-    model = LightEA(cfg.ent_dim, cfg.depth, rel_dim, cfg.mini_dim, cfg.proj_dim,
-                    orthogonal=cfg.orthogonal)
+    model = LightEA(cfg.ent_dim, cfg.depth, rel_dim, cfg.mini_dim, cfg.proj_dim)
     generator = torch.Generator().manual_seed(cfg.seed)
     pool_src, pool_tgt, protocol = bootstrap_pool(data, union.offset[0], test_pairs,
                                                   cfg.bootstrap)
     result = TrainResult(model, graph, metrics={}, init_args=dict(
         ent_dim=cfg.ent_dim, depth=cfg.depth, rel_dim=rel_dim,
-        mini_dim=cfg.mini_dim, proj_dim=cfg.proj_dim, orthogonal=cfg.orthogonal),
+        mini_dim=cfg.mini_dim, proj_dim=cfg.proj_dim),
         protocol=dict(bootstrapping=protocol if cfg.iterations > 1 else None,
                       ranking='sparse sinkhorn'))
     timings['prepare'] = time.perf_counter() - t0

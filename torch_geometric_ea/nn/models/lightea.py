@@ -139,9 +139,8 @@ class LightEA(torch.nn.Module):
     """
     def __init__(self, ent_dim: int = 1024, depth: int = 2, rel_dim: int = 512,
                  mini_dim: int = 16, proj_dim: Optional[int] = None,
-                 chunk_size: int = 64, orthogonal: bool = False):
+                 chunk_size: int = 64):
         super().__init__()
-        self.orthogonal = orthogonal
         self.ent_dim, self.depth = ent_dim, depth
         self.rel_dim, self.mini_dim = rel_dim, mini_dim
         self.proj_dim, self.chunk_size = proj_dim, chunk_size
@@ -185,7 +184,7 @@ class LightEA(torch.nn.Module):
         out = ent.new_empty(ent.size(0), self.rel_dim * m)
         for start in range(0, self.rel_dim, self.chunk_size):
             dims = range(start, min(start + self.chunk_size, self.rel_dim))
-            proj = torch.cat([self._mini_projection(ent.size(1), generator)
+            proj = torch.cat([_unit(torch.randn(ent.size(1), m, generator=generator))
                               for _ in dims], dim=1).to(ent.device, ent.dtype)
             y = (ent @ proj).view(-1, len(dims), m).transpose(0, 1).contiguous()
             for i, d in enumerate(dims):  # (head, tail) pairs are sorted: CSR
@@ -193,16 +192,6 @@ class LightEA(torch.nn.Module):
                                               (ent.size(0), ent.size(0)))
                 out[:, d * m:(d + 1) * m] = adj @ y[i]
         return _unit(out)
-
-    def _mini_projection(self, width: int, generator: torch.Generator) -> Tensor:
-        r"""One :math:`(\text{width}, \text{mini\_dim})` projection: Gaussian
-        with unit rows (the official), or with orthonormal columns scaled
-        to the same norm (``orthogonal``: less variance per dimension)."""
-        p = torch.randn(width, self.mini_dim, generator=generator)
-        if not self.orthogonal:
-            return _unit(p)
-        q = torch.linalg.qr(p).Q
-        return q * (width / self.mini_dim) ** 0.5
 
     @torch.no_grad()
     def forward(self, graph: Data, pairs: Tensor,
