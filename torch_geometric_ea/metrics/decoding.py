@@ -182,8 +182,8 @@ def sparse_sinkhorn(values: Tensor, index: Tensor, num_cols: int, *,
         top = torch.full((num_cols,), -math.inf, dtype=log_p.dtype, device=log_p.device)
         top = top.scatter_reduce(0, flat, log_p.reshape(-1), 'amax')
         top = top.nan_to_num(neginf=0.0)
-        total = torch.zeros_like(top).index_add_(0, flat, (log_p.reshape(-1)
-                                                             - top[flat]).exp())
+        shifted = (log_p.reshape(-1) - top[flat]).exp()
+        total = torch.zeros_like(top).index_add_(0, flat, shifted)
         log_p = log_p - (top + total.log())[index]
     return log_p.exp()
 

@@ -120,14 +120,15 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
     """
     cfg = config or LightEAConfig()
     if cfg.bootstrap not in BOOTSTRAP:
-        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} (got {cfg.bootstrap!r})")
+        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} "
+                         f"(got {cfg.bootstrap!r})")
     if cfg.iterations < 1:
         raise ValueError(f"'iterations' must be positive (got {cfg.iterations})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
     run = prepare_run(data, cfg.seed, cfg.device, lambda union: lightea_graph(
         union.edge_index, union.edge_type, union.num_nodes, union.num_relations))
-    union, graph, device = run.union, run.graph, run.device
+    union, graph = run.union, run.graph
     train_pairs, test_pairs = run.train_pairs, run.test_pairs
     rel_dim = cfg.rel_dim or cfg.ent_dim // 2
     model = LightEA(cfg.ent_dim, cfg.depth, rel_dim, cfg.mini_dim, cfg.proj_dim)
