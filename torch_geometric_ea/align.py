@@ -253,8 +253,7 @@ class Aligner:
         kwargs = dict(name_encoder=name_encoder) if model == 'dual-amn' else {}
         result = train(data, config, progress=progress, callback=callback, **kwargs)
         return cls(model, result.model, result.graph, data, config,
-                   result.init_args, name_encoder, result.metrics,
-                   getattr(result, 'replay', None))
+                   result.init_args, name_encoder, result.metrics, result.replay)
 
     def save(self, path: str):
         r"""Saves the model, its config and the KG pair to ``path``."""
@@ -273,8 +272,6 @@ class Aligner:
         holds no pair: give ``data``, the pair it was trained on) onto
         ``device`` (default: CUDA when available, else the CPU), whatever
         device it was saved from."""
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such checkpoint")
         device = resolve_device(device)
         state = read_checkpoint(path)
         if data is None:

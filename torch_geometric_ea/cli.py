@@ -104,7 +104,6 @@ def _device(args) -> torch.device:
 
 
 def _train(args) -> int:
-    args.device = str(_device(args))
     t = time.perf_counter()
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
                      args.num_entities)
@@ -257,7 +256,6 @@ def _load(args, data):
 
 def _align(args) -> int:
     from torch_geometric_ea.align import Aligner
-    args.device = str(_device(args))
     torch.set_num_threads(args.threads or torch.get_num_threads())
     t = time.perf_counter()
     data = _pair_for(args)
@@ -301,7 +299,6 @@ def _align(args) -> int:
 
 def _evaluate(args) -> int:
     from torch_geometric_ea.data.io import read_str_links
-    args.device = str(_device(args))
     aligner = _load(args, _pair_for(args))
     links = None
     if args.links:
@@ -326,7 +323,6 @@ def _analyze(args) -> int:
         plot_hits_by_degree,
         relation_importance_table,
     )
-    args.device = str(_device(args))
     aligner = _load(args, _pair_for(args))
     if aligner.model_name != 'dual-amn':
         raise SystemExit("relation importance needs a Dual-AMN model "
@@ -525,4 +521,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
     args = build_parser().parse_args(argv)
     _check_out(args)
+    args.device = str(_device(args))  # every command has --device
     return args.func(args)

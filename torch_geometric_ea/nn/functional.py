@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 __all__ = ['rowdot', 'unit_rows', 'unit_rows_backward', 'normalize_rows',
-           'fixed_sparse_product', 'eager_float_kernel']
+           'fixed_sparse_product', 'eager_float_kernel', 'as_operand_of']
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -101,12 +101,18 @@ def _row_normalize(x: Tensor) -> Tensor:
     return _RowNormalize.apply(x)
 
 
+def as_operand_of(matrix: Tensor, x: Tensor) -> Tensor:
+    r"""A fixed (sparse) ``matrix`` on ``x``'s device and in its dtype, cast
+    only when they differ (a float64 model on a float32 structure)."""
+    if matrix.dtype != x.dtype or matrix.device != x.device:
+        return matrix.to(x.device, x.dtype)
+    return matrix
+
+
 @eager_float_kernel
 def _fixed_sparse_product(x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
-    if matrix.dtype != x.dtype or matrix.device != x.device:
-        matrix = matrix.to(x.device, x.dtype)
-        transpose = transpose.to(x.device, x.dtype)
-    return _FixedSparseProduct.apply(x, matrix, transpose)
+    return _FixedSparseProduct.apply(x, as_operand_of(matrix, x),
+                                     as_operand_of(transpose, x))
 
 
 def fixed_sparse_product(matrix: Tensor, transpose: Tensor, x: Tensor) -> Tensor:

@@ -48,20 +48,20 @@ class SparsePattern(NamedTuple):
             return values.new_empty(nnz).index_copy_(0, self.slot, values)
         return values.new_zeros(nnz).index_add_(0, self.slot, values)
 
+    def _csr(self, entries: Tensor) -> Tensor:
+        return torch.sparse_csr_tensor(self.crow, self.col, entries, self.shape,
+                                       check_invariants=CHECK_INVARIANTS,
+                                       device=entries.device)
+
     def matrix(self, values: Tensor) -> Tensor:
         r"""The sparse CSR matrix whose entries sum the per-edge ``values``."""
-        return torch.sparse_csr_tensor(self.crow, self.col, self.gather(values),
-                                       self.shape, check_invariants=CHECK_INVARIANTS,
-                                       device=values.device)
+        return self._csr(self.gather(values))
 
     def sampled_dots(self, a: Tensor, b: Tensor) -> Tensor:
         r"""Per-edge dot products :math:`\mathbf{a}_{row(e)}^\top
         \mathbf{b}_{col(e)}`, each distinct pair computed once (a sampled
         product: no per-edge feature rows)."""
-        mask = torch.sparse_csr_tensor(self.crow, self.col,
-                                       a.new_zeros(self.col.numel()), self.shape,
-                                       check_invariants=CHECK_INVARIANTS,
-                                       device=a.device)
+        mask = self._csr(a.new_zeros(self.col.numel()))
         dots = torch.sparse.sampled_addmm(mask, a, b.t(), beta=0.0).values()
         return dots[self.slot]
 

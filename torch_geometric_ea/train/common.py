@@ -11,10 +11,18 @@ from torch_geometric.data import Data, HeteroData
 from torch_geometric_ea.data.pair import to_union, unlinked_entities
 
 __all__ = ['TrainResult', 'peak_memory_gib', 'process_group', 'resolve_device',
-           'RunInputs', 'prepare_run', 'BOOTSTRAP', 'bootstrap_pool']
+           'RunInputs', 'prepare_run', 'BOOTSTRAP', 'check_bootstrap',
+           'bootstrap_pool']
 
 #: The bootstrapping protocols: which entities the rounds may pair.
 BOOTSTRAP = ('transductive', 'inductive')
+
+
+def check_bootstrap(protocol: str):
+    r"""Raises :class:`ValueError` unless ``protocol`` is one of
+    :data:`BOOTSTRAP` (trainers call it before any work)."""
+    if protocol not in BOOTSTRAP:
+        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} (got {protocol!r})")
 
 
 def bootstrap_pool(data: HeteroData, offset: int, test_pairs: Tensor,
@@ -29,8 +37,7 @@ def bootstrap_pool(data: HeteroData, offset: int, test_pairs: Tensor,
       the test split is used), what a user aligning new KGs has.
 
     A pair without test links is inductive whatever is asked."""
-    if protocol not in BOOTSTRAP:
-        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} (got {protocol!r})")
+    check_bootstrap(protocol)
     if protocol == 'transductive' and test_pairs.size(1) > 0:
         return test_pairs[0].clone(), test_pairs[1].clone(), protocol
     src, tgt = (ids.to(test_pairs.device) for ids in unlinked_entities(data))
@@ -93,7 +100,10 @@ class TrainResult:
     metrics under other evaluations (e.g. ``{'csls': {...}}``), the
     arguments that rebuild the model, and the protocol of the metrics
     (``bootstrapping``: ``'transductive'``, ``'inductive'`` or
-    :obj:`None` without rounds; ``ranking``: how candidates are scored)."""
+    :obj:`None` without rounds; ``ranking``: how candidates are scored).
+    A model without weights (LightEA) leaves its final ``features`` and the
+    ``replay`` that recomputes them: the seed pairs and the random state
+    of the last round."""
     model: torch.nn.Module
     graph: object
     metrics: Dict[str, Dict[str, float]]
@@ -104,6 +114,8 @@ class TrainResult:
     extra_metrics: Dict[str, Dict[str, Dict[str, float]]] = field(default_factory=dict)
     init_args: Dict = field(default_factory=dict)
     protocol: Dict[str, Optional[str]] = field(default_factory=dict)
+    features: Optional[Tensor] = None
+    replay: Optional[Dict] = None
 
     @torch.no_grad()
     def embed(self, index: Optional[Tensor] = None) -> Tensor:

@@ -20,9 +20,9 @@ from torch_geometric_ea.metrics import (
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
 from torch_geometric_ea.train.common import (
-    BOOTSTRAP,
     TrainResult,
     bootstrap_pool,
+    check_bootstrap,
     prepare_run,
     process_group,
 )
@@ -224,9 +224,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     if cfg.candidates not in CANDIDATES:
         raise ValueError(f"'candidates' must be one of {CANDIDATES} "
                          f"(got {cfg.candidates!r})")
-    if cfg.bootstrap not in BOOTSTRAP:
-        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} "
-                         f"(got {cfg.bootstrap!r})")
+    check_bootstrap(cfg.bootstrap)
     if cfg.semi_decoding not in ('csls', 'sinkhorn'):
         raise ValueError(f"'semi_decoding' must be 'csls' or 'sinkhorn' "
                          f"(got {cfg.semi_decoding!r})")

@@ -20,9 +20,9 @@ from torch_geometric_ea.metrics.decoding import (
 from torch_geometric_ea.metrics.ranking import no_links_metrics, rank_metrics
 from torch_geometric_ea.nn.models.lightea import LightEA, lightea_graph
 from torch_geometric_ea.train.common import (
-    BOOTSTRAP,
     TrainResult,
     bootstrap_pool,
+    check_bootstrap,
     prepare_run,
 )
 
@@ -119,9 +119,7 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
             after each round with its metrics.
     """
     cfg = config or LightEAConfig()
-    if cfg.bootstrap not in BOOTSTRAP:
-        raise ValueError(f"'bootstrap' must be one of {BOOTSTRAP} "
-                         f"(got {cfg.bootstrap!r})")
+    check_bootstrap(cfg.bootstrap)
     if cfg.iterations < 1:
         raise ValueError(f"'iterations' must be positive (got {cfg.iterations})")
     timings: Dict[str, float] = {}
@@ -166,8 +164,7 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
             result.num_new_pairs.append(new.size(1))
             result.new_pairs.append(new.cpu())
             timings['bootstrap'] += time.perf_counter() - t
-    result.features = x
-    result.replay = replay  # what recomputes the final features (Aligner)
+    result.features, result.replay = x, replay
     result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
     timings['total'] = time.perf_counter() - t0
     result.timings = timings

@@ -11,6 +11,7 @@ from torch_geometric.data import Data
 
 from ..conv import ProxyMatchingConv, RelationalAttentionConv
 from ..functional import (
+    as_operand_of,
     eager_float_kernel,
     fixed_sparse_product,
     normalize_rows,
@@ -134,9 +135,7 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
 def _sparse_mm(matrix: Tensor, x: Tensor) -> Tensor:
     r""":math:`\mathbf{A} \mathbf{X}` for a fixed sparse COO matrix, cast to
     ``x``'s dtype and device when they differ."""
-    if matrix.dtype != x.dtype or matrix.device != x.device:
-        matrix = matrix.to(x.device, x.dtype)
-    return torch.sparse.mm(matrix, x)
+    return torch.sparse.mm(as_operand_of(matrix, x), x)
 
 
 class _Dropout(torch.autograd.Function):
