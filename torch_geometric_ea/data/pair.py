@@ -115,6 +115,10 @@ def kg_pair(
         data[rel].relation_uri = rnames
 
     li = torch.as_tensor(link_index, dtype=torch.long).view(2, -1)
+    fewest = min(int(num_nodes[0]), int(num_nodes[1]))
+    if li.size(1) > fewest:
+        raise ValueError(f"{li.size(1)} links but a KG has only {fewest} entities "
+                         f"(alignment is one-to-one)")
     _check_index(li[0], int(num_nodes[0]), "link_index[0] (KG1)")
     _check_index(li[1], int(num_nodes[1]), "link_index[1] (KG2)")
     check_links(li)
@@ -148,6 +152,19 @@ def check_links(link_index: Tensor, where: str = 'links'):
             what = ('duplicate link' if len(set(partners)) == 1 else
                     'entity linked to two different partners')
             raise ValueError(f"{where}: {what}: {name} entity {e} -> {partners}")
+
+
+def check_alignable(data: HeteroData):
+    r"""Raises :class:`ValueError` unless the pair can be aligned: both KGs
+    have entities and triples, and some links are for training."""
+    for k, (node, rel) in enumerate(((SRC, SRC_TRIPLE), (TGT, TGT_TRIPLE))):
+        if data[node].num_nodes == 0:
+            raise ValueError(f"KG{k + 1} is empty: it has no entities")
+        if data[rel].edge_index.size(1) == 0:
+            raise ValueError(f"KG{k + 1} has no triples (no relations): its "
+                             f"entities have no structure to align by")
+    if not bool(data[LINK].train_mask.any()):
+        raise ValueError("the pair has no training (seed) links")
 
 
 def split_links(num_links: int, train_ratio: float = 0.3, val_ratio: float = 0.0,

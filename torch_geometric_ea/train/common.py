@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
-from torch_geometric_ea.data.pair import to_union, unlinked_entities
+from torch_geometric_ea.data.pair import check_alignable, to_union, unlinked_entities
 
 __all__ = ['TrainResult', 'peak_memory_gib', 'process_group', 'resolve_device',
            'RunInputs', 'prepare_run', 'BOOTSTRAP', 'check_bootstrap',
@@ -79,11 +79,10 @@ def prepare_run(data: HeteroData, seed: int, device: Union[str, torch.device, No
     ``device`` (see :func:`resolve_device`). The structure is built where
     the pair's tensors live and moved once; random draws of the run stay on
     CPU generators, so a seed gives the same run on every device."""
+    check_alignable(data)
     device = resolve_device(device)
     torch.manual_seed(seed)
     union = to_union(data)
-    if not bool(union.train_mask.any()):
-        raise ValueError("the pair has no training links")
     graph = build_graph(union).to(device)
     pairs = [union.link_index[:, union[f'{split}_mask']].to(device)
              for split in ('train', 'test')]
