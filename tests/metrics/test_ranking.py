@@ -9,7 +9,11 @@ from torch_geometric_ea.metrics import (
     rank_metrics,
     rank_of_true,
 )
-from torch_geometric_ea.metrics.ranking import _paired_ranks
+from torch_geometric_ea.metrics.ranking import (
+    _paired_ranks,
+    duplicate_rows,
+    expected_rank_metrics,
+)
 
 from .reference import dense_csls
 
@@ -238,3 +242,46 @@ def test_evaluate_alignment_invalid_links():
     links[1, 1] = links[1, 0]
     with pytest.raises(ValueError, match='one-to-one'):
         evaluate_alignment(src, tgt, links)
+
+
+def brute_force_expected(greater, tied, ks):
+    r"""Averages Hits@k and 1/rank over every position of the true
+    candidate among its ties (each equally likely)."""
+    hits = {k: 0.0 for k in ks}
+    mrr = 0.0
+    for g, c in zip(greater, tied):
+        if math.isinf(g):
+            continue
+        for u in range(c + 1):
+            rank = g + 1 + u
+            for k in ks:
+                hits[k] += (rank <= k) / (c + 1)
+            mrr += 1 / rank / (c + 1)
+    n = len(greater)
+    return {**{f'hits@{k}': v / n for k, v in hits.items()}, 'mrr': mrr / n}
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_expected_rank_metrics_average_every_tie_order(seed):
+    gen = torch.Generator().manual_seed(seed)
+    greater = torch.randint(0, 12, (40,), generator=gen).double()
+    greater[::7] = math.inf  # misses
+    tied = torch.randint(0, 6, (40,), generator=gen)
+    tied[::3] = 0
+    got = expected_rank_metrics(greater, tied, ks=(1, 3, 10))
+    want = brute_force_expected(greater.tolist(), tied.tolist(), (1, 3, 10))
+    assert got == pytest.approx(want, abs=1e-12)
+    no_ties = expected_rank_metrics(greater, torch.zeros_like(tied), ks=(1, 3, 10))
+    assert no_ties == pytest.approx(rank_metrics(greater + 1, ks=(1, 3, 10)))
+
+
+def test_duplicate_rows_groups_bit_identical_rows_only():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 7, generator=gen)
+    x[10], x[20], x[30] = x[3], x[3], torch.zeros(7)
+    x[31] = 0
+    x[40] = x[5].clone()
+    x[40, 6] = torch.nextafter(x[5, 6], torch.tensor(1e9))  # one ulp apart
+    group = duplicate_rows(x, chunk_size=8)
+    same = group.unsqueeze(0) == group.unsqueeze(1)
+    assert torch.equal(same, (x.unsqueeze(0) == x.unsqueeze(1)).all(-1))

@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from torch_geometric_ea.data import synthetic_pair
+from torch_geometric_ea.data import kg_pair, synthetic_pair
 from torch_geometric_ea.metrics.decoding import (
     sparse_sinkhorn,
+    sparse_sinkhorn_ranks,
     topk_both_ways,
     topk_inner_products,
 )
@@ -157,3 +158,37 @@ def test_both_ways_top_k_equals_two_searches():
     assert torch.equal(ri, ei) and torch.allclose(rv, ev)
     ev, ei = topk_inner_products(y, x, 6)
     assert torch.equal(ci, ei) and torch.allclose(cv, ev)
+
+
+def test_columns_with_identical_features_tie_whatever_the_rounding():
+    # Columns 0 and 1 are one feature vector that rounding split by 1e-6.
+    values = torch.tensor([[0.9 + 1e-6, 0.9, 0.1], [0.5 + 1e-6, 0.5, 0.8]])
+    index = torch.tensor([[1, 0, 2], [1, 0, 2]])
+    true = torch.tensor([0, 2])
+    scores = sparse_sinkhorn(values, index, 3)
+    greater, tied = sparse_sinkhorn_ranks(values, index, 3, true)
+    other, own = scores[0, 0], scores[0, 1]  # columns 1 and 0 (the true one)
+    assert (greater[0], tied[0]) == (int(other > own), int(other == own))
+    greater, tied = sparse_sinkhorn_ranks(values, index, 3, true,
+                                          torch.tensor([0, 0, 1]))
+    assert greater.tolist() == [0, 0] and tied.tolist() == [1, 0]
+    greater, tied = sparse_sinkhorn_ranks(values[:, :1], index[:, :1], 3, true)
+    assert math.isinf(greater[0]) and tied[0] == 0  # a miss
+
+
+def test_leaves_with_the_same_neighbourhood_count_half_a_hit():
+    # KG1 and KG2: hub 0 with leaves 1 and 2 by relation 0, and a chain
+    # 0-3-4 by relation 1; the seed links are the hubs and the chains.
+    # Leaves 1 and 2 have identical features, so each is found in half
+    # of the random tie orders.
+    edges = torch.tensor([[0, 0, 0, 3], [1, 2, 3, 4]])
+    types = torch.tensor([0, 0, 1, 1])
+    links = torch.tensor([[0, 3, 4, 1, 2], [0, 3, 4, 1, 2]])
+    train = torch.tensor([True, True, True, False, False])
+    data = kg_pair(num_nodes=(5, 5), edge_index=(edges, edges),
+                   edge_type=(types, types), link_index=links,
+                   train_mask=train, test_mask=~train)
+    result = train_lightea(data, small_config(top_k=2), progress=False)
+    for direction in ('src->tgt', 'tgt->src'):
+        assert result.metrics[direction]['hits@1'] == pytest.approx(0.5)
+        assert result.metrics[direction]['mrr'] == pytest.approx(0.75)

@@ -21,7 +21,7 @@ needs :math:`O(\text{chunk\_size} \cdot M)` memory at any size; the
 Hungarian algorithm needs the dense :math:`N \times M` matrix.
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -218,16 +218,27 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
 
 @torch.no_grad()
 def sparse_sinkhorn_ranks(values: Tensor, index: Tensor, num_cols: int,
-                          true: Tensor, *, tau: float = 0.02,
-                          num_iters: int = 15) -> Tensor:
-    r"""The rank of each row's true column ``true`` :math:`(N)` among its
+                          true: Tensor, group: Optional[Tensor] = None, *,
+                          tau: float = 0.02, num_iters: int = 15
+                          ) -> Tuple[Tensor, Tensor]:
+    r"""Where each row's true column ``true`` :math:`(N)` stands among its
     candidates ``index`` (with inner products ``values``, e.g. the top-k of
     :func:`topk_both_ways`), ordered by their :func:`sparse_sinkhorn`
-    scores (LightEA's evaluation): 1 for the best; ``inf`` when the true
-    column is not a candidate (a miss, as the official evaluation counts
-    it)."""
+    scores (LightEA's evaluation): the number of candidates scored above
+    it, ``inf`` when it is not a candidate (a miss, as the official
+    evaluation counts it), and the number tied with it. Columns with the
+    same ``group`` id :math:`(M)` (identical feature vectors, see
+    :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows`) tie
+    whatever rounding made of their scores; other candidates tie on equal
+    scores. Feed both to
+    :func:`~torch_geometric_ea.metrics.ranking.expected_rank_metrics`."""
     scores = sparse_sinkhorn(values, index, num_cols, tau=tau, num_iters=num_iters)
     is_true = index == true.unsqueeze(1)
-    true_score = torch.where(is_true, scores, torch.zeros_like(scores)).sum(1)
-    rank = 1.0 + (scores > true_score.unsqueeze(1)).sum(1).to(scores.dtype)
-    return torch.where(is_true.any(1), rank, torch.full_like(rank, math.inf))
+    true_score = torch.where(is_true, scores, torch.zeros_like(scores)).sum(1, True)
+    tied = (scores == true_score) & ~is_true
+    if group is not None:
+        tied |= (group[index] == group[true].unsqueeze(1)) & ~is_true
+    greater = ((scores > true_score) & ~tied).sum(1).to(scores.dtype)
+    found = is_true.any(1)
+    return (torch.where(found, greater, torch.full_like(greater, math.inf)),
+            tied.sum(1) * found)

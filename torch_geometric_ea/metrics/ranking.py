@@ -40,7 +40,8 @@ from torch_geometric_ea.metrics.similarity import (
     _similarity_pass,
 )
 
-__all__ = ['rank_of_true', 'rank_metrics', 'evaluate_alignment']
+__all__ = ['rank_of_true', 'rank_metrics', 'expected_rank_metrics', 'duplicate_rows',
+           'evaluate_alignment']
 
 DEFAULT_TIE_ATOL = 1e-5
 DECODINGS = ('csls', 'sinkhorn', 'hungarian')
@@ -207,6 +208,50 @@ def rank_metrics(
     out = {f'hits@{k}': float((ranks <= k).double().mean()) for k in ks}
     out['mrr'] = float(ranks.reciprocal().mean())
     return out
+
+
+def expected_rank_metrics(greater: Tensor, tied: Tensor, *,
+                          ks: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
+    r"""Hits@k and MRR in expectation over a uniformly random order of the
+    candidates tied with the true one: with :math:`g_i` candidates above it
+    (``inf`` for a miss) and :math:`c_i` tied, its rank is :math:`g_i + 1 +
+    u` with :math:`u` uniform on :math:`\{0, \dots, c_i\}`, so
+
+    .. math::
+        \mathrm{Hits@}k = \frac{1}{N} \sum_i \frac{\min(c_i + 1,
+        \max(0, k - g_i))}{c_i + 1}, \qquad \mathrm{MRR} = \frac{1}{N}
+        \sum_i \frac{H_{g_i + c_i + 1} - H_{g_i}}{c_i + 1}
+
+    (:math:`H_n` the harmonic numbers). This is what an evaluation that
+    breaks ties in an arbitrary order (LightEA's ``argsort``) reports on
+    average; the realistic rank of :func:`rank_metrics` would instead count
+    a tie at the top as a miss. Without ties both agree."""
+    g, c = greater.double(), tied.double()
+    found = torch.isfinite(g)
+    g = torch.where(found, g, torch.zeros_like(g))
+    out = {}
+    for k in ks:
+        hits = (k - g).clamp(min=0).minimum(c + 1) / (c + 1)
+        out[f'hits@{k}'] = float((hits * found).mean())
+    mrr = (torch.digamma(g + c + 2) - torch.digamma(g + 1)) / (c + 1)
+    out['mrr'] = float((mrr * found).mean())
+    return out
+
+
+@torch.no_grad()
+def duplicate_rows(x: Tensor, chunk_size: int = 4096) -> Tensor:
+    r"""A group id per row of ``x`` :math:`(N, D)`, equal exactly for
+    bit-identical rows (entities whose features coincide, such as leaves
+    hanging from the same neighbour by the same relation): an exact
+    integer hash of each row's bits, so matrix-product rounding, which can
+    split the scores of identical rows, cannot split their group."""
+    bits = x.contiguous().view(torch.int32) if x.dtype == torch.float32 else \
+        x.float().contiguous().view(torch.int32)
+    weight = torch.randint(1, 2**31 - 1, (x.size(1),),
+                           generator=torch.Generator().manual_seed(0)).to(x.device)
+    key = torch.cat([(bits[s:s + chunk_size].long() * weight).sum(1)
+                     for s in range(0, x.size(0), chunk_size)])
+    return torch.unique(key, return_inverse=True)[1]
 
 
 def no_links_metrics(ks: Sequence[int] = (1, 5, 10)) -> Dict[str, Dict[str, float]]:

@@ -17,7 +17,11 @@ from torch_geometric_ea.metrics.decoding import (
     topk_both_ways,
     topk_inner_products,
 )
-from torch_geometric_ea.metrics.ranking import no_links_metrics, rank_metrics
+from torch_geometric_ea.metrics.ranking import (
+    duplicate_rows,
+    expected_rank_metrics,
+    no_links_metrics,
+)
 from torch_geometric_ea.nn.models.lightea import LightEA, lightea_graph
 from torch_geometric_ea.train.common import (
     TrainResult,
@@ -79,10 +83,12 @@ def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
                                                 cfg.chunk_size)
     true = torch.arange(links.size(1), device=x.device)
     out = {}
-    for name, values, index in (('src->tgt', row_v, row_i), ('tgt->src', col_v, col_i)):
-        ranks = sparse_sinkhorn_ranks(values, index, links.size(1), true,
-                                      tau=cfg.tau, num_iters=cfg.sinkhorn_iters)
-        out[name] = rank_metrics(ranks)
+    for name, values, index, cols in (('src->tgt', row_v, row_i, x_tgt),
+                                      ('tgt->src', col_v, col_i, x_src)):
+        greater, tied = sparse_sinkhorn_ranks(
+            values, index, links.size(1), true, duplicate_rows(cols),
+            tau=cfg.tau, num_iters=cfg.sinkhorn_iters)
+        out[name] = expected_rank_metrics(greater, tied)
     return out
 
 
