@@ -82,7 +82,7 @@ PAPER_CONFIG = {
     'gcn-align': dict(channels=200, epochs=2000, lr=20.0, gamma=3.0,
                       num_negatives=5),
     'lightea': dict(ent_dim=1024, depth=2, mini_dim=16, top_k=500, tau=0.02,
-                    sinkhorn_iters=15, proj_dim=None),
+                    sinkhorn_iters=15, projection='gaussian'),
     'rdgcn': dict(channels=300, alpha=0.1, beta=0.3, num_layers=2, gamma=1.0,
                   num_negatives=125, negative_every=10, negative_candidates=None,
                   lr=0.001, epochs=600),

@@ -79,6 +79,46 @@ def test_features_equal_the_dense_official_computation():
     assert (got[7] == 0).all()  # an isolated entity: zero features, no NaN
 
 
+def test_kronecker_projection_equals_its_explicit_matrix():
+    # The same computation as above with the per-dimension projections
+    # taken from the explicit Kronecker matrix G ⊗ H (torch.kron).
+    head, rel, tail = torch.tensor(TRIPLES).t()
+    graph = lightea_graph(torch.stack([head, tail]), rel, N, R)
+    for key in ('ent_ent', 'rel_ent', 'ent_rel', 'tuple_rel'):
+        graph[key] = graph[key].to(torch.float64)
+    d, rel_dim, m = 6, 6, 2  # d = 2 x 3, rel_dim * m = 12 = 3 x 4
+    model = LightEA(ent_dim=d, depth=2, rel_dim=rel_dim, mini_dim=m,
+                    projection='kronecker', chunk_size=2)
+    pairs = torch.tensor([[0, 3], [1, 4]])
+    got = model(graph, pairs, torch.Generator().manual_seed(3))
+
+    ent_ent, rel_ent, ent_rel, tuples = official_graph()
+    gen = torch.Generator().manual_seed(3)
+    vec = norm(torch.randn(2, d, generator=gen)).double()
+    ent = torch.zeros(N, d, dtype=torch.float64)
+    ent[pairs[0]] = ent[pairs[1]] = vec
+    rel_f = torch.zeros(2 * R, d, dtype=torch.float64)
+    ents, rels = [ent], [rel_f]
+    for _ in range(2):
+        ent, rel_f = norm(ent_ent @ ent + ent_rel @ rel_f), norm(rel_ent @ ent)
+        ents.append(ent)
+        rels.append(rel_f)
+    ent, rel_f = norm(torch.cat(ents, 1)), norm(torch.cat(rels, 1))
+    rel_proj = rel_f @ norm(torch.randn(3 * d, rel_dim, generator=gen)).double()
+    g = torch.randn(2, 3, generator=gen).double()       # (a, c)
+    h = torch.randn(3 * 3, 4, generator=gen).double()   # ((K + 1) b, e)
+    proj = torch.cat([torch.kron(g, hk).view(d, 3, 4).transpose(1, 2).reshape(d, 12)
+                      for hk in h.split(3)])  # column j * c + i
+    features = []
+    for r in range(rel_dim):
+        adj = torch.zeros(N, N, dtype=torch.float64)
+        for (hh, t), rs in tuples.items():
+            adj[hh, t] = sum(rel_proj[x, r] for x in rs)
+        features.append(adj @ (ent @ proj[:, r * m:(r + 1) * m]))
+    expected = norm(torch.cat(features, 1))
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
 def official_sinkhorn(sims, index, size, iters):
     r"""``sparse_sinkhorn_sims`` after the search, linear domain."""
     k = sims.size(1)

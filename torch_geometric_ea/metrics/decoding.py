@@ -201,19 +201,20 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     k_row, k_col = min(k, y.size(0)), min(k, x.size(0))
     row_values = x.new_empty(x.size(0), k_row)
     row_index = torch.empty(x.size(0), k_row, dtype=torch.long, device=x.device)
-    col_values = x.new_full((k_col, y.size(0)), -math.inf)
-    col_index = torch.zeros(k_col, y.size(0), dtype=torch.long, device=x.device)
+    col_values = x.new_empty(y.size(0), 0)
+    col_index = torch.empty(y.size(0), 0, dtype=torch.long, device=x.device)
     yt = y.t().contiguous()
     for start in range(0, x.size(0), chunk_size):
         rows = slice(start, min(start + chunk_size, x.size(0)))
         scores = x[rows] @ yt
         row_values[rows], row_index[rows] = scores.topk(k_row, dim=1)
-        values, index = scores.topk(min(k_col, scores.size(0)), dim=0)
-        values = torch.cat([col_values, values])
-        index = torch.cat([col_index, index + start])
-        col_values, keep = values.topk(k_col, dim=0)
-        col_index = index.gather(0, keep)
-    return row_values, row_index, col_values.t(), col_index.t()
+        scores = scores.t().contiguous()  # the columns' candidates, row-wise
+        values, index = scores.topk(min(k_col, scores.size(1)), dim=1)
+        values = torch.cat([col_values, values], dim=1)
+        index = torch.cat([col_index, index + start], dim=1)
+        col_values, keep = values.topk(min(k_col, values.size(1)), dim=1)
+        col_index = index.gather(1, keep)
+    return row_values, row_index, col_values, col_index
 
 
 @torch.no_grad()

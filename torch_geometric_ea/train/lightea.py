@@ -45,15 +45,15 @@ class LightEAConfig:
     sparse Sinkhorn score exceeds ``threshold`` (0.5: at most one per row
     and column, so one-to-one) as seeds. ``bootstrap`` picks the pool as
     for Dual-AMN: the test entities (``'transductive'``, the paper's) or
-    every entity without a seed link (``'inductive'``). ``proj_dim``
-    projects the entity features once before the per-dimension random
-    projections (see :class:`~torch_geometric_ea.nn.LightEA`);
-    ``chunk_size`` rows are scored at once."""
+    every entity without a seed link (``'inductive'``). ``projection``
+    picks the official Gaussian or the structured Kronecker projections
+    (see :class:`~torch_geometric_ea.nn.LightEA`); ``chunk_size`` rows are
+    scored at once."""
     ent_dim: int = 1024
     depth: int = 2
     rel_dim: Optional[int] = None
     mini_dim: int = 16
-    proj_dim: Optional[int] = None
+    projection: str = 'gaussian'
     top_k: int = 500
     tau: float = 0.02
     sinkhorn_iters: int = 15
@@ -135,13 +135,13 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
     union, graph = run.union, run.graph
     train_pairs, test_pairs = run.train_pairs, run.test_pairs
     rel_dim = cfg.rel_dim or cfg.ent_dim // 2
-    model = LightEA(cfg.ent_dim, cfg.depth, rel_dim, cfg.mini_dim, cfg.proj_dim)
+    model = LightEA(cfg.ent_dim, cfg.depth, rel_dim, cfg.mini_dim, cfg.projection)
     generator = torch.Generator().manual_seed(cfg.seed)
     pool_src, pool_tgt, protocol = bootstrap_pool(data, union.offset[0], test_pairs,
                                                   cfg.bootstrap)
     result = TrainResult(model, graph, metrics={}, init_args=dict(
         ent_dim=cfg.ent_dim, depth=cfg.depth, rel_dim=rel_dim,
-        mini_dim=cfg.mini_dim, proj_dim=cfg.proj_dim),
+        mini_dim=cfg.mini_dim, projection=cfg.projection),
         protocol=dict(bootstrapping=protocol if cfg.iterations > 1 else None,
                       ranking='sparse sinkhorn'))
     timings['prepare'] = time.perf_counter() - t0
