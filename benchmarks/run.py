@@ -204,10 +204,11 @@ def label(entry: str, variant: str) -> str:
 
 
 def deviations(record: Dict) -> str:
-    r"""The config fields where the run differs from the paper's."""
+    r"""The config fields where the run differs from the paper's; those
+    picked from the pair's size (not set by the command) end in ``*``."""
     paper = PAPER_CONFIG.get(record['model'], {})
-    config = record['config']
-    diff = [f'{k}={config[k]}' for k, v in paper.items()
+    config, auto = record['config'], record.get('scale_settings') or {}
+    diff = [f'{k}={config[k]}' + ('*' if k in auto else '') for k, v in paper.items()
             if k in config and config[k] != v]
     return ', '.join(diff) or '-'
 

@@ -58,7 +58,8 @@ def test_align_cli_stops_on_bad_seeds_and_kgs(kgs, model, capsys):  # noqa: F811
         run(kg1='none.tsv')
     (kgs / 'unknown.tsv').write_text('Москва\tMoskva\nАтлантида\tLondon\n',
                                      encoding='utf-8')
-    with pytest.raises(SystemExit, match=f"error: {kgs / 'unknown.tsv'}:2: .*Атлантида"):
+    unknown = kgs / 'unknown.tsv'
+    with pytest.raises(SystemExit, match=f"error: {unknown}:2: .*Атлантида"):
         run(seeds='unknown.tsv')
     (kgs / 'two.tsv').write_text('Москва\tстолица\n', encoding='utf-8')
     with pytest.raises(SystemExit, match=f"error: {kgs / 'two.tsv'}:1: malformed"):

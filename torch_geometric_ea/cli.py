@@ -26,6 +26,7 @@ import torch
 from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, synthetic_pair
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory
+from torch_geometric_ea.train.scale import scale_settings
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
 
 __all__ = ['main', 'load_pair']
@@ -73,9 +74,12 @@ def _parse_value(config_cls, key: str, text: str) -> Any:
         raise SystemExit(f"--set {key}: cannot read {text!r} as {kind.__name__}")
 
 
-def build_config(model: str, args) -> Any:
+def build_config(model: str, args, data=None) -> Any:
     r"""The model's config: its defaults (the paper's), then the named
-    command-line options it has, then ``--set key=value`` pairs."""
+    command-line options it has, then ``--set key=value`` pairs; given the
+    pair ``data``, the options left unset that its size calls for
+    (:func:`~torch_geometric_ea.train.scale.scale_settings`), which are
+    reported on stderr and kept as ``args.scale_settings``."""
     config_cls, _ = MODELS[model]
     if getattr(args, 'literal', None) and model != 'dual-amn':
         raise SystemExit(f"--literal is a Dual-AMN option (got --model {model})")
@@ -87,7 +91,17 @@ def build_config(model: str, args) -> Any:
             raise SystemExit(f"--set expects key=value, got {item!r}")
         overrides[key.replace('-', '_')] = _parse_value(
             config_cls, key.replace('-', '_'), value)
-    return config_cls(**overrides)
+    auto = scale_settings(model, data, overrides) if data is not None else {}
+    args.scale_settings = auto
+    if auto:
+        print(f"scale settings for a pair of {_num_entities(data):,} entities "
+              f"(set them to override): "
+              + ', '.join(f'{k}={v}' for k, v in auto.items()), file=sys.stderr)
+    return config_cls(**{**auto, **overrides})
+
+
+def _num_entities(data) -> int:
+    return data['src'].num_nodes + data['tgt'].num_nodes
 
 
 def _device(args) -> torch.device:
@@ -108,7 +122,7 @@ def _train(args) -> int:
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
                      args.num_entities)
     load_time = time.perf_counter() - t
-    config = build_config(args.model, args)
+    config = build_config(args.model, args, data)
     train_fn = MODELS[args.model][1]
     torch.set_num_threads(args.threads or torch.get_num_threads())
 
@@ -134,7 +148,8 @@ def _train(args) -> int:
         extra_metrics=result.extra_metrics,
         timings=timings, peak_memory_gib=peak_memory_gib(),
         history=result.history, new_pairs_per_round=result.num_new_pairs,
-        config=asdict(config), command=' '.join(sys.argv),
+        config=asdict(config), scale_settings=args.scale_settings,
+        command=' '.join(sys.argv),
         versions=_versions(), runtime=_runtime(args),
     )
     if args.out:
@@ -265,7 +280,7 @@ def _align(args) -> int:
         if data is None:
             raise SystemExit("give --triples1, --triples2 and --seeds to train, "
                              "or --checkpoint to reuse a saved model")
-        aligner = Aligner.fit(data, args.model, build_config(args.model, args),
+        aligner = Aligner.fit(data, args.model, build_config(args.model, args, data),
                               progress=not args.json)
         aligner.save(osp.join(args.out, 'model.pt'))
     candidates = aligner.candidates(args.k, decoder=args.decoder,

@@ -236,7 +236,8 @@ class LightEA(torch.nn.Module):
         rel = _random_projection(rel, self.rel_dim, generator)
         head, tail = graph.tuple_index
         n, m, chunk = scale.size(0), self.mini_dim, self.chunk_size
-        crow = torch.cat([head.new_zeros(1), torch.bincount(head, minlength=n).cumsum(0)])
+        crow = torch.cat([head.new_zeros(1),
+                          torch.bincount(head, minlength=n).cumsum(0)])
         out = scale.new_empty(n, self.rel_dim, m)
         if self.projection == 'kronecker':
             (a, b), (c, e) = _factor(self.ent_dim), _factor(self.rel_dim * m)

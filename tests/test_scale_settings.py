@@ -1,0 +1,54 @@
+r"""Settings picked from the pair's size for the options a user left unset
+(issue 17, deliverable 7)."""
+import pytest
+import torch
+
+from torch_geometric_ea.cli import build_config, build_parser
+from torch_geometric_ea.data import kg_pair
+from torch_geometric_ea.train.scale import SCALE_ENTITIES, scale_settings
+
+
+def sized_pair(num_nodes, num_train):
+    edges = torch.tensor([[0], [1]])
+    links = torch.arange(num_train + 10).repeat(2, 1)
+    train = torch.arange(num_train + 10) < num_train
+    return kg_pair(num_nodes=(num_nodes, num_nodes), edge_index=(edges, edges),
+                   edge_type=(torch.zeros(1, dtype=torch.long),) * 2,
+                   link_index=links, train_mask=train, test_mask=~train)
+
+
+def test_paper_size_pairs_keep_the_paper_settings():
+    dbp15k = sized_pair(19_572, 4_500)  # zh_en: 19,388 + 19,572 entities
+    for model in ('dual-amn', 'lightea', 'gcn-align', 'rdgcn'):
+        assert scale_settings(model, dbp15k, ()) == {}
+    assert scale_settings('dual-amn', sized_pair(SCALE_ENTITIES // 2, 10), ()) == {}
+
+
+@pytest.mark.parametrize('num_nodes, num_train, batch', [
+    (100_000, 27_000, 8192), (100_000, 2_000, 1024), (1_000_000, 270_000, 32768)])
+def test_large_pairs_score_random_candidates_in_larger_batches(num_nodes, num_train,
+                                                               batch):
+    pair = sized_pair(num_nodes, num_train)
+    assert scale_settings('dual-amn', pair, ()) == dict(
+        candidates='random', num_candidates=4096, batch_size=batch)
+    assert scale_settings('lightea', pair, ()) == dict(
+        projection='kronecker', rel_dim=128, mini_dim=8)
+    assert scale_settings('gcn-align', pair, ()) == {}
+
+
+def test_options_the_user_set_are_kept_and_the_rest_reported(capsys):
+    pair = sized_pair(100_000, 27_000)
+    args = build_parser().parse_args(['train', '--model', 'dual-amn',
+                                      '--batch-size', '2048'])
+    config = build_config('dual-amn', args, pair)
+    assert (config.batch_size, config.candidates, config.num_candidates) == (
+        2048, 'random', 4096)
+    assert args.scale_settings == dict(candidates='random', num_candidates=4096)
+    assert 'scale settings for a pair of 200,000 entities' in capsys.readouterr().err
+    args = build_parser().parse_args(['train', '--model', 'lightea', '--set',
+                                      'projection=gaussian'])
+    config = build_config('lightea', args, pair)
+    assert (config.projection, config.rel_dim, config.mini_dim) == ('gaussian', 128, 8)
+    args = build_parser().parse_args(['train', '--model', 'dual-amn'])
+    assert build_config('dual-amn', args, sized_pair(15_000, 4_500)).batch_size == 1024
+    assert args.scale_settings == {}

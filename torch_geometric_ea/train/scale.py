@@ -1,0 +1,53 @@
+r"""Settings picked from the size of the pair, for the options a user left
+unset: the paper's settings stay on paper-size pairs (DBP15K, SRPRS: up
+to 40K entities), and larger pairs get the settings that make a run
+finish on the hardware users have (the README's scale rows).
+
+Dual-AMN's loss scores every entity for each batch of 1,024 seed pairs;
+at 200K entities that is about 600 s per epoch on two cores. Above
+:data:`SCALE_ENTITIES` entities it scores ``num_candidates`` = 4,096
+random entities instead, in batches grown with the seed links to keep
+about the paper's five steps per epoch. LightEA scores every test pair
+over ``rel_dim * mini_dim`` columns; above the same size it uses the
+Kronecker projection and 1,024 columns (the 100K pair's 63K x 63K test
+scores cost 8 TFLOP per 1,024 columns).
+"""
+from typing import Any, Dict, Iterable
+
+from torch_geometric.data import HeteroData
+
+from torch_geometric_ea.data.pair import LINK, SRC, TGT
+
+__all__ = ['SCALE_ENTITIES', 'scale_settings']
+
+#: Pairs with more entities (both KGs) than this get the scale settings.
+SCALE_ENTITIES = 60_000
+
+
+def _batch_size(num_train: int) -> int:
+    r"""The power of two nearest above a fifth of the seed links, between
+    1,024 and 32,768 (about five steps per epoch)."""
+    size = 1024
+    while size < num_train / 5 and size < 32768:
+        size *= 2
+    return size
+
+
+def scale_settings(model: str, data: HeteroData, explicit: Iterable[str]
+                   ) -> Dict[str, Any]:
+    r"""The config fields of ``model`` to change for the size of ``data``,
+    leaving out every field in ``explicit`` (those the user set); empty for
+    pairs of at most :data:`SCALE_ENTITIES` entities."""
+    num_entities = data[SRC].num_nodes + data[TGT].num_nodes
+    if num_entities <= SCALE_ENTITIES:
+        return {}
+    if model == 'dual-amn':
+        num_train = int(data[LINK].train_mask.sum())
+        settings = dict(candidates='random', num_candidates=4096,
+                        batch_size=_batch_size(num_train))
+    elif model == 'lightea':
+        settings = dict(projection='kronecker', rel_dim=128, mini_dim=8)
+    else:
+        return {}
+    explicit = set(explicit)
+    return {k: v for k, v in settings.items() if k not in explicit}
