@@ -171,21 +171,21 @@ def sparse_sinkhorn(values: Tensor, index: Tensor, num_cols: int, *,
     :func:`topk_inner_products`), with :math:`K_{ij} = \exp(s_{ij} /
     \tau)`; each iteration divides every row by its sum, then every column
     by its sum over the rows that list it (LightEA's sparse Sinkhorn).
-    Computed in the log domain; returns the normalised :math:`P_{ij}`
-    :math:`(N, k)` in the order of ``index`` (after a column
-    normalisation, as the official code ends). Where :math:`k` covers every
-    column it is the dense Sinkhorn iteration."""
-    log_p = values / tau
+    Returns the normalised :math:`P_{ij}` :math:`(N, k)` in the order of
+    ``index`` (after a column normalisation, as the official code ends).
+    Where :math:`k` covers every column it is the dense Sinkhorn iteration.
+
+    Each row's kernel is shifted by its largest score, which the first row
+    normalisation cancels, and floored at :math:`e^{-80}`, so that no entry
+    underflows and no column sums to zero."""
+    shifted = (values - values.max(dim=1, keepdim=True).values) / tau
+    kernel = shifted.clamp(min=-80).exp()
     flat = index.reshape(-1)
     for _ in range(num_iters):
-        log_p = log_p - torch.logsumexp(log_p, dim=1, keepdim=True)
-        top = torch.full((num_cols,), -math.inf, dtype=log_p.dtype, device=log_p.device)
-        top = top.scatter_reduce(0, flat, log_p.reshape(-1), 'amax')
-        top = top.nan_to_num(neginf=0.0)
-        shifted = (log_p.reshape(-1) - top[flat]).exp()
-        total = torch.zeros_like(top).index_add_(0, flat, shifted)
-        log_p = log_p - (top + total.log())[index]
-    return log_p.exp()
+        kernel = kernel / kernel.sum(dim=1, keepdim=True)
+        total = torch.zeros(num_cols, dtype=kernel.dtype, device=kernel.device)
+        kernel = kernel / total.index_add_(0, flat, kernel.reshape(-1))[index]
+    return kernel
 
 
 @torch.no_grad()
