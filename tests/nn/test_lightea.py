@@ -190,10 +190,12 @@ def test_an_isolated_entity_is_ranked_not_nan():
                for v in result.metrics[d].values())
 
 
-def test_both_ways_top_k_equals_two_searches():
+@pytest.mark.parametrize('chunk_size', [1, 5, 8, 64])
+def test_both_ways_top_k_equals_two_searches(chunk_size):
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(37, 5, generator=gen), torch.randn(29, 5, generator=gen)
-    rv, ri, cv, ci = topk_both_ways(x, y, 6, chunk_size=8)
+    x[30:] = x[:7] * 0.01  # late rows that enter no column's top-6
+    rv, ri, cv, ci = topk_both_ways(x, y, 6, chunk_size=chunk_size)
     ev, ei = topk_inner_products(x, y, 6)
     assert torch.equal(ri, ei) and torch.allclose(rv, ev)
     ev, ei = topk_inner_products(y, x, 6)
