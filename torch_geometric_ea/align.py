@@ -305,13 +305,11 @@ class Aligner:
         ``literal=False`` gives the structure embeddings alone."""
         self.model.eval()
         if isinstance(self.model, LightEA):  # no weights: features from seeds
-            generator = torch.Generator()
-            generator.set_state(self.replay['generator_state'])
-            out = self.model(self.graph, self.replay['pairs'].to(self.graph.ent_ent.device),
-                             generator)
+            out = self._lightea_features(literal)
         else:
             out = self.model(self.graph)
-        if self.literal if literal is None else literal:
+        if (self.literal if literal is None else literal) and not isinstance(
+                self.model, LightEA):
             if self._names is None:
                 encoder = self.name_encoder or NGramNameEncoder(
                     self.config.get('name_dim', 300))
@@ -320,6 +318,22 @@ class Aligner:
             out = fuse_literal(out, self._names, self.config.get('literal_weight', 1.0))
         x_src, x_tgt = from_union(F.normalize(out, dim=-1), self.data)
         return x_src, x_tgt
+
+    def _lightea_features(self, literal: Optional[bool]) -> Tensor:
+        r"""LightEA's features replayed from the seeds and random states
+        of the run; with its name view unless ``literal=False``."""
+        def replay(state, labels=None):
+            generator = torch.Generator()
+            generator.set_state(state['generator_state'])
+            pairs = state['pairs'].to(self.graph.ent_ent.device)
+            return self.model(self.graph, pairs, generator, labels=labels)
+
+        out = replay(self.replay)
+        if 'names' in self.replay and literal is not False:
+            encoder = self.name_encoder or NGramNameEncoder(self.config.get('name_dim', 300))
+            labels = encode_names(self.data, encoder, union=True).to(out.device)
+            out = torch.cat([out, replay(self.replay['names'], labels)], dim=1)
+        return out
 
     def evaluate(self, links: Optional[Tensor] = None, **kwargs) -> Dict:
         r"""Hits@k and MRR in both directions on ``links`` :math:`(2, L)`

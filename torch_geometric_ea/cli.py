@@ -81,8 +81,9 @@ def build_config(model: str, args, data=None) -> Any:
     (:func:`~torch_geometric_ea.train.scale.scale_settings`), which are
     reported on stderr and kept as ``args.scale_settings``."""
     config_cls, _ = MODELS[model]
-    if getattr(args, 'literal', None) and model != 'dual-amn':
-        raise SystemExit(f"--literal is a Dual-AMN option (got --model {model})")
+    if getattr(args, 'literal', None) and model not in ('dual-amn', 'lightea'):
+        raise SystemExit(f"--literal is a Dual-AMN and LightEA option "
+                         f"(got --model {model})")
     overrides = {f.name: getattr(args, f.name) for f in fields(config_cls)
                  if getattr(args, f.name, None) is not None}
     for item in args.set or []:
@@ -422,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--lr', type=float)
     train.add_argument('--literal', action='store_true', default=None,
                        help='Dual-AMN (Lit): rank by structure plus name '
-                       'similarity (offline n-gram name encoder)')
+                       'similarity; LightEA: add the propagated names view '
+                       '(offline n-gram name encoder)')
     train.add_argument('--negatives', choices=['all', 'other'],
                        help="loss candidates: all entities (paper) or the "
                        "other KG's only")

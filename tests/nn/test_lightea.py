@@ -234,3 +234,38 @@ def test_leaves_with_the_same_neighbourhood_count_half_a_hit():
     for direction in ('src->tgt', 'tgt->src'):
         assert result.metrics[direction]['hits@1'] == pytest.approx(0.5)
         assert result.metrics[direction]['mrr'] == pytest.approx(0.75)
+
+
+def test_name_view_propagates_the_names_in_place_of_the_labels():
+    head, rel, tail = torch.tensor(TRIPLES).t()
+    graph = lightea_graph(torch.stack([head, tail]), rel, N, R)
+    for key in ('ent_ent', 'rel_ent', 'ent_rel', 'tuple_rel'):
+        graph[key] = graph[key].to(torch.float64)
+    names = norm(torch.randn(N, 4, generator=torch.Generator().manual_seed(5))).double()
+    model = LightEA(ent_dim=6, depth=2, rel_dim=5, mini_dim=3)
+    pairs = torch.tensor([[0, 3], [1, 4]])
+    got = model(graph, pairs, torch.Generator().manual_seed(2), labels=names)
+    assert got.shape == (N, 3 * 4 + 5 * 3)
+    ent_ent, rel_ent, ent_rel, _ = official_graph()
+    ent, rel_f, ents = names, torch.zeros(2 * R, 4, dtype=torch.float64), [names]
+    for _ in range(2):
+        ent, rel_f = norm(ent_ent @ ent + ent_rel @ rel_f), norm(rel_ent @ ent)
+        ents.append(ent)
+    assert torch.allclose(got[:, :12], norm(torch.cat(ents, 1)), atol=1e-9)
+    structure = LightEA(ent_dim=4, depth=2, rel_dim=5, mini_dim=3)
+    assert torch.allclose(got[:, 12:].norm(dim=1)[:7], torch.ones(7, dtype=torch.float64))
+    assert not torch.allclose(got[:, 12:], structure(graph, pairs,
+                                                     torch.Generator().manual_seed(2)))
+
+
+def test_literal_lightea_runs_end_to_end_and_replays_in_the_aligner():
+    from torch_geometric_ea import Aligner
+    data = synthetic_pair(300, num_relations=10, seed=1)
+    plain = train_lightea(data, small_config(), progress=False)
+    lit = train_lightea(data, small_config(literal=True, name_dim=32), progress=False)
+    assert lit.protocol['ranking'] == 'sparse sinkhorn+names'
+    assert lit.features.size(1) == plain.features.size(1) + 3 * 32 + 32 * 8
+    aligner = Aligner.fit(data, 'lightea', small_config(literal=True, name_dim=32),
+                          progress=False)
+    x_src, x_tgt = aligner.embed()
+    assert torch.allclose(torch.cat([x_src, x_tgt]), norm(lit.features), atol=1e-6)

@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
+from torch_geometric_ea.data.names import NGramNameEncoder, encode_names
 from torch_geometric_ea.metrics.decoding import (
     sparse_sinkhorn,
     sparse_sinkhorn_ranks,
@@ -45,7 +46,12 @@ class LightEAConfig:
     sparse Sinkhorn score exceeds ``threshold`` (0.5: at most one per row
     and column, so one-to-one) as seeds. ``bootstrap`` picks the pool as
     for Dual-AMN: the test entities (``'transductive'``, the paper's) or
-    every entity without a seed link (``'inductive'``). ``projection``
+    every entity without a seed link (``'inductive'``). ``literal`` adds
+    the official hybrid's name view: the entity name vectors
+    (:class:`~torch_geometric_ea.data.names.NGramNameEncoder`, ``name_dim``
+    columns) propagated in place of the random labels, computed once from
+    the first seeds and joined to every round's structure features.
+    ``projection``
     picks the official Gaussian or the structured Kronecker projections
     (see :class:`~torch_geometric_ea.nn.LightEA`); ``chunk_size`` rows are
     scored at once."""
@@ -54,6 +60,8 @@ class LightEAConfig:
     rel_dim: Optional[int] = None
     mini_dim: int = 16
     projection: str = 'gaussian'
+    literal: bool = False
+    name_dim: int = 300
     top_k: int = 500
     tau: float = 0.02
     sinkhorn_iters: int = 15
@@ -143,15 +151,25 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
         ent_dim=cfg.ent_dim, depth=cfg.depth, rel_dim=rel_dim,
         mini_dim=cfg.mini_dim, projection=cfg.projection),
         protocol=dict(bootstrapping=protocol if cfg.iterations > 1 else None,
-                      ranking='sparse sinkhorn'))
+                      ranking='sparse sinkhorn' + ('+names' if cfg.literal else '')))
     timings['prepare'] = time.perf_counter() - t0
     for key in ('features', 'evaluate', 'bootstrap', 'train'):
         timings[key] = 0.0
+    names = None
+    if cfg.literal:  # the name view, from the first seeds (as the official)
+        t = time.perf_counter()
+        replay_names = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
+        labels = encode_names(data, NGramNameEncoder(cfg.name_dim), union=True)
+        names = model(graph, train_pairs, generator, labels=labels.to(run.device))
+        timings['features'] += time.perf_counter() - t
     for round_ in tqdm(range(cfg.iterations), desc='lightea', disable=not progress,
                        leave=False):
         t = time.perf_counter()
         replay = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
         x = model(graph, train_pairs, generator)
+        if names is not None:
+            x = torch.cat([x, names], dim=1)
+            replay['names'] = replay_names
         timings['features'] += time.perf_counter() - t
         t = time.perf_counter()
         metrics = evaluate_sparse_sinkhorn(x, test_pairs, cfg)

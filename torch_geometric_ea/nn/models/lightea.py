@@ -210,7 +210,7 @@ class LightEA(torch.nn.Module):
         dimension :math:`r` takes columns :math:`[r m, (r + 1) m)`.
         ``dims`` cover whole :math:`j`."""
         g, hs = factors
-        n, (a, b), c, m = scale.size(0), _factor(self.ent_dim), g.size(1), self.mini_dim
+        n, (a, b), c, m = scale.size(0), _factor(ents[0].size(1)), g.size(1), self.mini_dim
         cols = slice(dims.start * m // c, dims.stop * m // c)
         z = sum(ent.reshape(n * a, b) @ h[:, cols] for ent, h in zip(ents, hs))
         z = (z.view(n, a, -1) * scale.view(n, 1, 1)).transpose(1, 2)
@@ -221,10 +221,10 @@ class LightEA(torch.nn.Module):
                   generator: torch.Generator) -> Tensor:
         r"""The official draws: per relation dimension a Gaussian
         :math:`(K + 1) d \times m` projection with unit rows."""
-        width, m = len(ents) * self.ent_dim, self.mini_dim
-        proj = torch.cat([_unit(torch.randn(width, m, generator=generator))
+        d, m = ents[0].size(1), self.mini_dim
+        proj = torch.cat([_unit(torch.randn(len(ents) * d, m, generator=generator))
                           for _ in dims], dim=1).to(scale.device, scale.dtype)
-        y = sum(e @ p for e, p in zip(ents, proj.split(self.ent_dim))) * scale
+        y = sum(e @ p for e, p in zip(ents, proj.split(d))) * scale
         return y.view(-1, len(dims), m).transpose(0, 1).contiguous()
 
     def relation_aware(self, graph: Data, ents: List[Tensor], scale: Tensor,
@@ -240,7 +240,7 @@ class LightEA(torch.nn.Module):
                           torch.bincount(head, minlength=n).cumsum(0)])
         out = scale.new_empty(n, self.rel_dim, m)
         if self.projection == 'kronecker':
-            (a, b), (c, e) = _factor(self.ent_dim), _factor(self.rel_dim * m)
+            (a, b), (c, e) = _factor(ents[0].size(1)), _factor(self.rel_dim * m)
             factors = tuple(torch.randn(*shape, generator=generator).to(rel)
                             for shape in ((a, c), (len(ents) * b, e)))
             factors = factors[0], factors[1].split(b)
@@ -262,15 +262,26 @@ class LightEA(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, graph: Data, pairs: Tensor,
-                generator: Optional[torch.Generator] = None) -> Tensor:
+                generator: Optional[torch.Generator] = None,
+                labels: Optional[Tensor] = None) -> Tensor:
         r"""The features of every entity of ``graph`` given the seed
         ``pairs`` :math:`(2, S)`; ``generator`` (a CPU generator) draws the
-        labels and projections."""
+        labels and projections. Given ``labels`` :math:`(N, D)` (entity
+        name vectors, the official hybrid's name view), they replace the
+        random seed labels, and the output is
+        :math:`[\operatorname{norm}[\mathbf{E}^{(0)} \| \dots \|
+        \mathbf{E}^{(K)}] \,\|\, \mathbf{F}]`, :math:`(N, (K + 1) D +
+        \text{rel\_dim} \cdot \text{mini\_dim})`, as the official
+        ``get_features(..., extra_feature)`` returns it."""
         generator = generator or torch.Generator().manual_seed(0)
         dtype = graph.ent_ent.dtype
-        ent = self.labels(graph.num_nodes, pairs, generator, dtype)
+        ent = (self.labels(graph.num_nodes, pairs, generator, dtype) if labels is None
+               else labels.to(dtype))
         ents, scale, rel = self.propagate(graph, ent)
-        return self.relation_aware(graph, ents, scale, rel, generator)
+        features = self.relation_aware(graph, ents, scale, rel, generator)
+        if labels is None:
+            return features
+        return torch.cat([torch.cat(ents, dim=1) * scale, features], dim=1)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(ent_dim={self.ent_dim}, '
