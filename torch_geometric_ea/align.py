@@ -330,7 +330,8 @@ class Aligner:
 
         out = replay(self.replay)
         if 'names' in self.replay and literal is not False:
-            encoder = self.name_encoder or NGramNameEncoder(self.config.get('name_dim', 300))
+            encoder = self.name_encoder or NGramNameEncoder(
+                self.config.get('name_dim', 300))
             labels = encode_names(self.data, encoder, union=True).to(out.device)
             out = torch.cat([out, replay(self.replay['names'], labels)], dim=1)
         return out

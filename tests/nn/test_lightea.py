@@ -253,7 +253,8 @@ def test_name_view_propagates_the_names_in_place_of_the_labels():
         ents.append(ent)
     assert torch.allclose(got[:, :12], norm(torch.cat(ents, 1)), atol=1e-9)
     structure = LightEA(ent_dim=4, depth=2, rel_dim=5, mini_dim=3)
-    assert torch.allclose(got[:, 12:].norm(dim=1)[:7], torch.ones(7, dtype=torch.float64))
+    unit = torch.ones(7, dtype=torch.float64)
+    assert torch.allclose(got[:, 12:].norm(dim=1)[:7], unit)
     assert not torch.allclose(got[:, 12:], structure(graph, pairs,
                                                      torch.Generator().manual_seed(2)))
 

@@ -158,7 +158,8 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
     names = None
     if cfg.literal:  # the name view, from the first seeds (as the official)
         t = time.perf_counter()
-        replay_names = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
+        replay_names = dict(pairs=train_pairs.cpu(),
+                            generator_state=generator.get_state())
         labels = encode_names(data, NGramNameEncoder(cfg.name_dim), union=True)
         names = model(graph, train_pairs, generator, labels=labels.to(run.device))
         timings['features'] += time.perf_counter() - t

@@ -210,7 +210,8 @@ class LightEA(torch.nn.Module):
         dimension :math:`r` takes columns :math:`[r m, (r + 1) m)`.
         ``dims`` cover whole :math:`j`."""
         g, hs = factors
-        n, (a, b), c, m = scale.size(0), _factor(ents[0].size(1)), g.size(1), self.mini_dim
+        n, c, m = scale.size(0), g.size(1), self.mini_dim
+        a, b = _factor(ents[0].size(1))
         cols = slice(dims.start * m // c, dims.stop * m // c)
         z = sum(ent.reshape(n * a, b) @ h[:, cols] for ent, h in zip(ents, hs))
         z = (z.view(n, a, -1) * scale.view(n, 1, 1)).transpose(1, 2)
