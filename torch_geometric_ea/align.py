@@ -308,16 +308,19 @@ class Aligner:
             out = self._lightea_features(literal)
         else:
             out = self.model(self.graph)
-        if (self.literal if literal is None else literal) and not isinstance(
-                self.model, LightEA):
-            if self._names is None:
-                encoder = self.name_encoder or NGramNameEncoder(
-                    self.config.get('name_dim', 300))
-                names = encode_names(self.data, encoder, union=True)
-                self._names = names.to(out.device)
-            out = fuse_literal(out, self._names, self.config.get('literal_weight', 1.0))
+            if self.literal if literal is None else literal:
+                out = fuse_literal(out, self._name_vectors(out.device),
+                                   self.config.get('literal_weight', 1.0))
         x_src, x_tgt = from_union(F.normalize(out, dim=-1), self.data)
         return x_src, x_tgt
+
+    def _name_vectors(self, device) -> Tensor:
+        r"""The pair's name vectors in union order, encoded once."""
+        if self._names is None:
+            encoder = self.name_encoder or NGramNameEncoder(
+                self.config.get('name_dim', 300))
+            self._names = encode_names(self.data, encoder, union=True).to(device)
+        return self._names
 
     def _lightea_features(self, literal: Optional[bool]) -> Tensor:
         r"""LightEA's features replayed from the seeds and random states
@@ -330,10 +333,8 @@ class Aligner:
 
         out = replay(self.replay)
         if 'names' in self.replay and literal is not False:
-            encoder = self.name_encoder or NGramNameEncoder(
-                self.config.get('name_dim', 300))
-            labels = encode_names(self.data, encoder, union=True).to(out.device)
-            out = torch.cat([out, replay(self.replay['names'], labels)], dim=1)
+            names = replay(self.replay['names'], self._name_vectors(out.device))
+            out = torch.cat([out, names], dim=1)
         return out
 
     def evaluate(self, links: Optional[Tensor] = None, **kwargs) -> Dict:

@@ -26,8 +26,8 @@ import torch
 from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, synthetic_pair
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory
-from torch_geometric_ea.train.scale import scale_settings
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
+from torch_geometric_ea.train.scale import scale_settings
 
 __all__ = ['main', 'load_pair']
 

@@ -51,10 +51,9 @@ class LightEAConfig:
     (:class:`~torch_geometric_ea.data.names.NGramNameEncoder`, ``name_dim``
     columns) propagated in place of the random labels, computed once from
     the first seeds and joined to every round's structure features.
-    ``projection``
-    picks the official Gaussian or the structured Kronecker projections
-    (see :class:`~torch_geometric_ea.nn.LightEA`); ``chunk_size`` rows are
-    scored at once."""
+    ``projection`` picks the official Gaussian or the structured Kronecker
+    projections (see :class:`~torch_geometric_ea.nn.LightEA`);
+    ``chunk_size`` rows are scored at once."""
     ent_dim: int = 1024
     depth: int = 2
     rel_dim: Optional[int] = None
