@@ -31,6 +31,7 @@ from torch_geometric_ea.metrics.similarity import (
     _check_pair,
     _score_chunks,
 )
+from torch_geometric_ea.metrics.topk import blocked_topk
 
 __all__ = ['sinkhorn_potentials', 'hungarian_matching', 'topk_inner_products',
            'topk_both_ways', 'sparse_sinkhorn', 'sparse_sinkhorn_ranks']
@@ -145,14 +146,24 @@ def hungarian_matching(x: Tensor, y: Tensor, *, max_size: int = 30000) -> Tensor
     return out.to(x.device)
 
 
+def _few_of_many(k: int, x: Tensor, y: Tensor) -> bool:
+    r"""Whether a top-``k`` search is for so few of so many (``k`` at most
+    64 and a 64th of both sizes) that blocks with thresholds pay off."""
+    return k <= 64 and 64 * k <= min(x.size(0), y.size(0))
+
+
 @torch.no_grad()
 def topk_inner_products(x: Tensor, y: Tensor, k: int,
                         chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tuple[Tensor, Tensor]:
     r"""The exact ``k`` largest :math:`\mathbf{x}_i^{\top} \mathbf{y}_j` of
     every row :math:`i`, best first: values and column indices
     :math:`(N, k)`, computed ``chunk_size`` rows at a time
-    (:math:`O(\text{chunk\_size} \cdot M)` memory)."""
+    (:math:`O(\text{chunk\_size} \cdot M)` memory); for a few of many
+    (see :func:`topk_both_ways`) by
+    :func:`~torch_geometric_ea.metrics.topk.blocked_topk`."""
     _check_pair(x, y)
+    if _few_of_many(k, x, y):
+        return blocked_topk(x, y, k, columns=False)[:2]
     k = min(k, y.size(0))
     values = x.new_empty(x.size(0), k)
     index = torch.empty(x.size(0), k, dtype=torch.long, device=x.device)
@@ -196,8 +207,14 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     \mathbf{y}^{\top}` and of every column, from one chunked pass over the
     product (half the work of two :func:`topk_inner_products` calls): row
     values and indices :math:`(N, k)`, column values and indices
-    :math:`(M, k)`, best first."""
+    :math:`(M, k)`, best first. For a few candidates of many (``k`` at most
+    64 and a 64th of :math:`N` and :math:`M`) the pass is
+    :func:`~torch_geometric_ea.metrics.topk.blocked_topk`, which selects
+    only from the blocks that beat a row's or column's running
+    :math:`k`-th best."""
     _check_pair(x, y)
+    if _few_of_many(k, x, y):
+        return blocked_topk(x, y, k)
     k_row, k_col = min(k, y.size(0)), min(k, x.size(0))
     row_values = x.new_empty(x.size(0), k_row)
     row_index = torch.empty(x.size(0), k_row, dtype=torch.long, device=x.device)
