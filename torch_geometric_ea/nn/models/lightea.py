@@ -2,7 +2,7 @@ r"""LightEA: training-free entity alignment by three-view label propagation,
 :class:`~torch_geometric_ea.nn.LightEA`, and the fixed graph it runs on
 (:func:`~torch_geometric_ea.nn.lightea_graph`)."""
 import math
-from typing import List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -80,13 +80,6 @@ def _factor(size: int) -> Tuple[int, int]:
     return a, size // a
 
 
-def _random_projection(x: Tensor, out_dim: int, generator: torch.Generator) -> Tensor:
-    r""":math:`\mathbf{X} \mathbf{P}` with :math:`\mathbf{P}` Gaussian, each
-    row scaled to unit norm (the official ``random_projection``)."""
-    p = torch.randn(x.size(1), out_dim, generator=generator).to(x.device, x.dtype)
-    return x @ _unit(p)
-
-
 class LightEA(torch.nn.Module):
     r"""LightEA from the `"LightEA: A Scalable, Robust, and Interpretable
     Entity Alignment Framework via Three-view Label Propagation"
@@ -134,9 +127,11 @@ class LightEA(torch.nn.Module):
     projections keep the Johnson-Lindenstrauss guarantee (`Jin, Kolda and
     Ward, 2019 <https://arxiv.org/abs/1909.04801>`_). Neither materialises
     :math:`[\mathbf{E}^{(0)} \| \dots]`: its normalisation is a row
-    scaling applied after the projection. The model has no parameters:
-    :meth:`forward` is the whole method, deterministic for a given
-    ``generator``.
+    scaling applied after the projection; the Kronecker projection sums
+    each round's share as the round comes and keeps none of them (at the
+    1M pair's :math:`2\text{M} \times 256` labels, 4 GiB less). The model
+    has no parameters: :meth:`forward` is the whole method, deterministic
+    for a given ``generator``.
 
     Args:
         ent_dim (int, optional): Label dimension :math:`d`.
@@ -151,7 +146,9 @@ class LightEA(torch.nn.Module):
             ``'kronecker'`` (structured, a fraction of the products).
             (default: :obj:`'gaussian'`)
         chunk_size (int, optional): Relation dimensions propagated at once
-            (bounds the working memory). (default: :obj:`64`)
+            (bounds the working memory; fewer where :math:`N` times
+            ``mini_dim`` times them would pass :obj:`max_chunk_entries`).
+            (default: :obj:`64`)
 
     Shapes:
         - **input:** the graph from :func:`lightea_graph`, seed pairs
@@ -159,6 +156,10 @@ class LightEA(torch.nn.Module):
         - **output:** entity features :math:`(N, \text{rel\_dim} \cdot
           \text{mini\_dim})`, unit rows
     """
+    #: At most this many projected entries per chunk of relation dimensions
+    #: (512 MiB in float32), whatever ``chunk_size`` says.
+    max_chunk_entries = 2 ** 27
+
     def __init__(self, ent_dim: int = 1024, depth: int = 2, rel_dim: int = 512,
                  mini_dim: int = 16, projection: str = 'gaussian',
                  chunk_size: int = 64):
@@ -181,77 +182,100 @@ class LightEA(torch.nn.Module):
         out[pairs[1]] = vec
         return out
 
-    def propagate(self, graph: Data, ent: Tensor):
-        r"""Step 2: the entity features of every round (unit rows), the row
-        scaling :math:`1 / \lVert[\mathbf{E}^{(0)} \| \dots]\rVert` of
-        their concatenation, and the concatenated, normalised relation
-        features."""
+    def rounds(self, graph: Data, ent: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
+        r"""Step 2, one round at a time: :math:`(\mathbf{E}^{(k)},
+        \mathbf{R}^{(k)})` for :math:`k = 0, \dots, K` (unit rows), so that
+        a caller need not hold every round."""
         rel = ent.new_zeros(graph.num_relations, ent.size(1))
-        ents, rels = [ent], [rel]
+        yield ent, rel
         for _ in range(self.depth):
             new_rel = _unit(graph.rel_ent @ ent)
-            ent = _unit(graph.ent_ent @ ent + graph.ent_rel @ rel)
+            ent = (graph.ent_ent @ ent).add_(graph.ent_rel @ rel)
+            ent = ent.div_(torch.linalg.vector_norm(ent, dim=1, keepdim=True)
+                           .clamp_(min=1e-12))  # in place: N x d is large
             rel = new_rel
-            ents.append(ent)
+            yield ent, rel
+
+    @staticmethod
+    def _summarise(rounds: Iterable[Tuple[Tensor, Tensor]],
+                   on_round: Callable[[int, Tensor], None]) -> Tuple[Tensor, Tensor]:
+        r"""Passes each round's entity features to ``on_round`` and returns
+        the row scaling :math:`1 / \lVert[\mathbf{E}^{(0)} \| \dots]\rVert`
+        of their concatenation and the concatenated, normalised relation
+        features."""
+        sq_norm, rels = 0, []
+        for k, (ent, rel) in enumerate(rounds):
+            sq_norm = sq_norm + ent.pow(2).sum(1, keepdim=True)
             rels.append(rel)
-        sq_norm = sum(e.pow(2).sum(1, keepdim=True) for e in ents)
-        return ents, _inverse_norm(sq_norm), _unit(torch.cat(rels, dim=1))
+            on_round(k, ent)
+        return _inverse_norm(sq_norm), _unit(torch.cat(rels, dim=1))
 
-    def _kronecker(self, ents: List[Tensor], scale: Tensor, dims: range,
-                   factors: Tuple[Tensor, List[Tensor]]) -> Tensor:
-        r"""Relation dimensions ``dims`` of :math:`\operatorname{norm}
-        [\mathbf{E}^{(0)} \| \dots]\, (\mathbf{G} \otimes \mathbf{H})`,
-        :math:`(|\text{dims}|, N, m)`: each row, viewed as an :math:`a
-        \times (K + 1) b` matrix :math:`\mathbf{X}`, maps to
-        :math:`(\mathbf{X} \mathbf{H})^{\top} \mathbf{G}` (two thin
-        products; the blocks :math:`\mathbf{H}_k` of :math:`\mathbf{H}`
-        meet the blocks :math:`\mathbf{E}^{(k)}` and are summed first),
-        whose entry :math:`(j, i)` is column :math:`j c + i`; relation
-        dimension :math:`r` takes columns :math:`[r m, (r + 1) m)`.
-        ``dims`` cover whole :math:`j`."""
-        g, hs = factors
-        n, c, m = scale.size(0), g.size(1), self.mini_dim
-        a, b = _factor(ents[0].size(1))
-        cols = slice(dims.start * m // c, dims.stop * m // c)
-        z = sum(ent.reshape(n * a, b) @ h[:, cols] for ent, h in zip(ents, hs))
-        z = (z.view(n, a, -1) * scale.view(n, 1, 1)).transpose(1, 2)
-        y = (z.reshape(-1, a) @ g).view(n, len(dims), m)
-        return y.transpose(0, 1).contiguous()
+    def _kronecker(self, rounds: Iterable[Tuple[Tensor, Tensor]], dim: int,
+                   generator: torch.Generator, like: Tensor):
+        r""":math:`\operatorname{norm}[\mathbf{E}^{(0)} \| \dots]\,
+        (\mathbf{G} \otimes \mathbf{H})` by relation dimensions: each
+        row, viewed as an :math:`a \times (K + 1) b` matrix
+        :math:`\mathbf{X}`, maps to :math:`(\mathbf{X} \mathbf{H})^{\top}
+        \mathbf{G}` (two thin products), whose entry :math:`(j, i)` is
+        column :math:`j c + i`; relation dimension :math:`r` takes columns
+        :math:`[r m, (r + 1) m)`. :math:`\mathbf{Z} = \mathbf{X}
+        \mathbf{H}` (:math:`N \times a \times e`) is summed over the
+        rounds as they come (the blocks :math:`\mathbf{H}_k` of
+        :math:`\mathbf{H}` meet :math:`\mathbf{E}^{(k)}`), so no round is
+        kept. Returns ``project(dims)`` :math:`(|\text{dims}|, N, m)` for
+        ``dims`` that cover whole :math:`j`, their granularity, the row
+        scaling and the relation features."""
+        (a, b), (c, e) = _factor(dim), _factor(self.rel_dim * self.mini_dim)
+        g = torch.randn(a, c, generator=generator).to(like)
+        hs = torch.randn((self.depth + 1) * b, e, generator=generator).to(like).split(b)
+        z: List[Tensor] = []
 
-    def _gaussian(self, ents: List[Tensor], scale: Tensor, dims: range,
-                  generator: torch.Generator) -> Tensor:
+        def add(k: int, ent: Tensor):
+            zk = ent.reshape(-1, b) @ hs[k]
+            z.append(zk) if not z else z[0].add_(zk)
+
+        scale, rel = self._summarise(rounds, add)
+        n, m = scale.size(0), self.mini_dim
+        zs = z[0].view(n, a, e)
+
+        def project(dims: range) -> Tensor:
+            cols = slice(dims.start * m // c, dims.stop * m // c)
+            y = (zs[:, :, cols] * scale.view(n, 1, 1)).transpose(1, 2)
+            y = (y.reshape(-1, a) @ g).view(n, len(dims), m)
+            return y.transpose(0, 1).contiguous()
+        return project, c // math.gcd(c, m), scale, rel
+
+    def _gaussian(self, ents: List[Tensor], rels: List[Tensor],
+                  generator: torch.Generator):
         r"""The official draws: per relation dimension a Gaussian
-        :math:`(K + 1) d \times m` projection with unit rows."""
+        :math:`(K + 1) d \times m` projection with unit rows, drawn as the
+        dimensions are reached. Returns as :meth:`_kronecker` does."""
+        scale, rel = self._summarise(zip(ents, rels), lambda k, ent: None)
         d, m = ents[0].size(1), self.mini_dim
-        proj = torch.cat([_unit(torch.randn(len(ents) * d, m, generator=generator))
-                          for _ in dims], dim=1).to(scale.device, scale.dtype)
-        y = sum(e @ p for e, p in zip(ents, proj.split(d))) * scale
-        return y.view(-1, len(dims), m).transpose(0, 1).contiguous()
 
-    def relation_aware(self, graph: Data, ents: List[Tensor], scale: Tensor,
-                       rel: Tensor, generator: torch.Generator) -> Tensor:
-        r"""Step 3: ``rel_dim`` relation-weighted propagations of random
-        ``mini_dim``-column projections of the entity features, a chunk of
-        relation dimensions at a time (the projections are never held
-        whole)."""
-        rel = _random_projection(rel, self.rel_dim, generator)
+        def project(dims: range) -> Tensor:
+            proj = torch.cat([_unit(torch.randn(len(ents) * d, m, generator=generator))
+                              for _ in dims], dim=1).to(scale)
+            y = sum(e @ p for e, p in zip(ents, proj.split(d))) * scale
+            return y.view(-1, len(dims), m).transpose(0, 1).contiguous()
+        return project, 1, scale, rel
+
+    def relation_aware(self, graph: Data, rel: Tensor,
+                       project: Callable[[range], Tensor], unit: int) -> Tensor:
+        r"""Step 3: ``rel_dim`` relation-weighted propagations of the
+        projected entity features ``project(dims)``, a chunk of relation
+        dimensions (a multiple of ``unit``) at a time; ``rel`` are the
+        projected relation features :math:`(2R, \text{rel\_dim})`."""
         head, tail = graph.tuple_index
-        n, m, chunk = scale.size(0), self.mini_dim, self.chunk_size
+        n, m = graph.num_nodes, self.mini_dim
         crow = torch.cat([head.new_zeros(1),
                           torch.bincount(head, minlength=n).cumsum(0)])
-        out = scale.new_empty(n, self.rel_dim, m)
-        if self.projection == 'kronecker':
-            (a, b), (c, e) = _factor(ents[0].size(1)), _factor(self.rel_dim * m)
-            factors = tuple(torch.randn(*shape, generator=generator).to(rel)
-                            for shape in ((a, c), (len(ents) * b, e)))
-            factors = factors[0], factors[1].split(b)
-            unit = c // math.gcd(c, m)  # relation dimensions per whole columns of H
-            chunk = unit * max(chunk // unit, 1)
+        out = rel.new_empty(n, self.rel_dim, m)
+        chunk = max(1, min(self.chunk_size, self.max_chunk_entries // (n * m)))
+        chunk = unit * max(chunk // unit, 1)
         for start in range(0, self.rel_dim, chunk):
             dims = range(start, min(start + chunk, self.rel_dim))
-            y = (self._kronecker(ents, scale, dims, factors)
-                 if self.projection == 'kronecker'
-                 else self._gaussian(ents, scale, dims, generator))
+            y = project(dims)
             weight = (graph.tuple_rel @ rel[:, start:dims.stop]).t().contiguous()
             for i in range(len(dims)):  # (head, tail) pairs are sorted: CSR
                 adj = torch.sparse_csr_tensor(crow, tail, weight[i], (n, n))
@@ -278,8 +302,20 @@ class LightEA(torch.nn.Module):
         dtype = graph.ent_ent.dtype
         ent = (self.labels(graph.num_nodes, pairs, generator, dtype) if labels is None
                else labels.to(dtype))
-        ents, scale, rel = self.propagate(graph, ent)
-        features = self.relation_aware(graph, ents, scale, rel, generator)
+        dim = ent.size(1)
+        rel_proj = _unit(torch.randn((self.depth + 1) * dim, self.rel_dim,
+                                     generator=generator)).to(ent)
+        rounds = self.rounds(graph, ent)
+        del ent  # held by the rounds only until its round is used
+        if labels is not None or self.projection == 'gaussian':
+            ents, rels = map(list, zip(*rounds))
+            rounds = zip(ents, rels)
+        if self.projection == 'kronecker':
+            project, unit, scale, rel = self._kronecker(rounds, dim, generator,
+                                                        rel_proj)
+        else:
+            project, unit, scale, rel = self._gaussian(ents, rels, generator)
+        features = self.relation_aware(graph, rel @ rel_proj, project, unit)
         if labels is None:
             return features
         return torch.cat([torch.cat(ents, dim=1) * scale, features], dim=1)
