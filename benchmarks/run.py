@@ -214,7 +214,7 @@ def deviations(record: Dict) -> str:
 
 
 def _cell(value, digits: int) -> str:
-    if value is None:
+    if value is None or value != value:  # NaN: a direction not ranked
         return '-'
     return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
 

@@ -5,7 +5,11 @@ import torch
 
 from torch_geometric_ea.cli import build_config, build_parser
 from torch_geometric_ea.data import kg_pair
-from torch_geometric_ea.train.scale import SCALE_ENTITIES, scale_settings
+from torch_geometric_ea.train.scale import (
+    MILLION_ENTITIES,
+    SCALE_ENTITIES,
+    scale_settings,
+)
 
 
 def sized_pair(num_nodes, num_train):
@@ -31,9 +35,17 @@ def test_large_pairs_score_random_candidates_in_larger_batches(num_nodes, num_tr
     pair = sized_pair(num_nodes, num_train)
     assert scale_settings('dual-amn', pair, ()) == dict(
         candidates='random', num_candidates=4096, batch_size=batch)
-    assert scale_settings('lightea', pair, ()) == dict(
-        projection='kronecker', rel_dim=128, mini_dim=8)
     assert scale_settings('gcn-align', pair, ()) == {}
+
+
+def test_lightea_narrows_its_features_with_the_pair():
+    assert scale_settings('lightea', sized_pair(100_000, 27_000), ()) == dict(
+        projection='kronecker', rel_dim=128, mini_dim=8)
+    assert scale_settings('lightea', sized_pair(MILLION_ENTITIES // 2, 10), ()) == dict(
+        projection='kronecker', rel_dim=128, mini_dim=8)
+    million = sized_pair(1_000_000, 270_000)
+    assert scale_settings('lightea', million, ('top_k', )) == dict(
+        projection='kronecker', ent_dim=256, rel_dim=32, mini_dim=4, both_ways=False)
 
 
 def test_options_the_user_set_are_kept_and_the_rest_reported(capsys):

@@ -270,3 +270,24 @@ def test_literal_lightea_runs_end_to_end_and_replays_in_the_aligner():
                           progress=False)
     x_src, x_tgt = aligner.embed()
     assert torch.allclose(torch.cat([x_src, x_tgt]), norm(lit.features), atol=1e-6)
+
+
+@pytest.mark.parametrize('projection', ['gaussian', 'kronecker'])
+def test_the_memory_cap_on_chunks_leaves_the_features_unchanged(projection):
+    head, rel, tail = torch.tensor(TRIPLES).t()
+    graph = lightea_graph(torch.stack([head, tail]), rel, N, R)
+    pairs = torch.tensor([[0, 3], [1, 4]])
+    model = LightEA(ent_dim=6, depth=2, rel_dim=6, mini_dim=2, projection=projection)
+    whole = model(graph, pairs, torch.Generator().manual_seed(5))
+    model.max_chunk_entries = 1  # one relation dimension (or unit) at a time
+    torch.testing.assert_close(model(graph, pairs, torch.Generator().manual_seed(5)),
+                               whole)
+
+
+def test_one_way_ranking_keeps_src_to_tgt_and_leaves_tgt_to_src_undefined():
+    data = synthetic_pair(400, num_relations=10, seed=2)
+    both = train_lightea(data, small_config(top_k=3), progress=False).metrics
+    one = train_lightea(data, small_config(top_k=3, both_ways=False),
+                        progress=False).metrics
+    assert one['src->tgt'] == both['src->tgt']
+    assert all(math.isnan(v) for v in one['tgt->src'].values())

@@ -10,7 +10,13 @@ random entities instead, in batches grown with the seed links to keep
 about the paper's five steps per epoch. LightEA scores every test pair
 over ``rel_dim * mini_dim`` columns; above the same size it uses the
 Kronecker projection and 1,024 columns (the 100K pair's 63K x 63K test
-scores cost 8 TFLOP per 1,024 columns).
+scores cost 8 TFLOP per 1,024 columns). Above :data:`MILLION_ENTITIES`
+(the 1M pair's 630K x 630K test scores cost 100 TFLOP per 128 columns,
+about 13 minutes on two AVX2 cores) it takes 128 columns from 256-column
+labels and each source's 10 best candidates, src->tgt only, which the
+blocked search finds exactly at little more than the cost of the
+products (:func:`~torch_geometric_ea.metrics.topk.blocked_topk`; the
+columns' top-10 for tgt->src would add a third).
 """
 from typing import Any, Dict, Iterable
 
@@ -18,10 +24,12 @@ from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import LINK, SRC, TGT
 
-__all__ = ['SCALE_ENTITIES', 'scale_settings']
+__all__ = ['SCALE_ENTITIES', 'MILLION_ENTITIES', 'scale_settings']
 
 #: Pairs with more entities (both KGs) than this get the scale settings.
 SCALE_ENTITIES = 60_000
+#: Pairs with more entities than this get LightEA's million-scale settings.
+MILLION_ENTITIES = 600_000
 
 
 def _batch_size(num_train: int) -> int:
@@ -45,6 +53,9 @@ def scale_settings(model: str, data: HeteroData, explicit: Iterable[str]
         num_train = int(data[LINK].train_mask.sum())
         settings = dict(candidates='random', num_candidates=4096,
                         batch_size=_batch_size(num_train))
+    elif model == 'lightea' and num_entities > MILLION_ENTITIES:
+        settings = dict(projection='kronecker', ent_dim=256, rel_dim=32,
+                        mini_dim=4, top_k=10, both_ways=False)
     elif model == 'lightea':
         settings = dict(projection='kronecker', rel_dim=128, mini_dim=8)
     else:
