@@ -40,9 +40,9 @@ def test_large_pairs_score_random_candidates_in_larger_batches(num_nodes, num_tr
 
 def test_lightea_narrows_its_features_with_the_pair():
     assert scale_settings('lightea', sized_pair(100_000, 27_000), ()) == dict(
-        projection='kronecker', rel_dim=128, mini_dim=8)
+        projection='kronecker', rel_dim=128, mini_dim=8, both_ways=False)
     assert scale_settings('lightea', sized_pair(MILLION_ENTITIES // 2, 10), ()) == dict(
-        projection='kronecker', rel_dim=128, mini_dim=8)
+        projection='kronecker', rel_dim=128, mini_dim=8, both_ways=False)
     million = sized_pair(1_000_000, 270_000)
     assert scale_settings('lightea', million, ('top_k', )) == dict(
         projection='kronecker', ent_dim=256, rel_dim=32, mini_dim=4, both_ways=False)
