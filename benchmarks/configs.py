@@ -68,8 +68,7 @@ ENTRIES = {
     'lightea:iterative': dict(model='lightea', args=['--iterations', '3'],
                               quick=['--set', 'ent_dim=64', '--set', 'rel_dim=16']),
     # The same features from Kronecker-structured projections (a fortieth of
-    # the projection products), and with half the feature columns (8 per
-    # relation dimension: half the scoring products).
+    # the projection products).
     'lightea:kronecker': dict(model='lightea', args=['--set', 'projection=kronecker'],
                               quick=['--set', 'ent_dim=64', '--set', 'rel_dim=16']),
     # LightEA on the synthetic scale pairs: Kronecker projections and fewer
@@ -81,6 +80,9 @@ ENTRIES = {
                           run_args={'synthetic/100000': ['--set', 'rel_dim=128',
                                                          '--set', 'mini_dim=8']},
                           quick=['--set', 'ent_dim=64', '--set', 'rel_dim=16']),
+    # And with half the feature columns (8 per relation dimension: half the
+    # scoring products). 1,024 relation dimensions of 4 columns gave 0.1-0.4
+    # points more Hits@1 on the four pairs, and runs up to 4 s longer.
     'lightea:kronecker4096': dict(model='lightea', args=[
         '--set', 'projection=kronecker', '--set', 'mini_dim=8'],
         quick=['--set', 'ent_dim=64', '--set', 'rel_dim=16']),
@@ -98,7 +100,8 @@ PAPER_CONFIG = {
                      semi_epochs=5, csls_k=10),
     'gcn-align': dict(channels=200, epochs=2000, lr=20.0, gamma=3.0,
                       num_negatives=5),
-    'lightea': dict(ent_dim=1024, depth=2, mini_dim=16, top_k=500, tau=0.02,
+    'lightea': dict(ent_dim=1024, depth=2, rel_dim=None, mini_dim=16, top_k=500,
+                    tau=0.02,
                     sinkhorn_iters=15, projection='gaussian', both_ways=True),
     'rdgcn': dict(channels=300, alpha=0.1, beta=0.3, num_layers=2, gamma=1.0,
                   num_negatives=125, negative_every=10, negative_candidates=None,
