@@ -190,7 +190,7 @@ class LightEA(torch.nn.Module):
         yield ent, rel
         for _ in range(self.depth):
             new_rel = _unit(graph.rel_ent @ ent)
-            ent = (graph.ent_ent @ ent).add_(graph.ent_rel @ rel)
+            ent = (graph.ent_rel @ rel).addmm_(graph.ent_ent, ent)  # one N x d
             ent = ent.div_(torch.linalg.vector_norm(ent, dim=1, keepdim=True)
                            .clamp_(min=1e-12))  # in place: N x d is large
             rel = new_rel
