@@ -228,11 +228,14 @@ class LightEA(torch.nn.Module):
         (a, b), (c, e) = _factor(dim), _factor(self.rel_dim * self.mini_dim)
         g = torch.randn(a, c, generator=generator).to(like)
         hs = torch.randn((self.depth + 1) * b, e, generator=generator).to(like).split(b)
-        z: List[Tensor] = []
+        z: List[Tensor] = []  # the running sum, once the first round is in
 
         def add(k: int, ent: Tensor):
             zk = ent.reshape(-1, b) @ hs[k]
-            z.append(zk) if not z else z[0].add_(zk)
+            if z:
+                z[0].add_(zk)
+            else:
+                z.append(zk)
 
         scale, rel = self._summarise(rounds, add)
         n, m = scale.size(0), self.mini_dim
