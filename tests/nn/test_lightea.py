@@ -293,3 +293,12 @@ def test_the_memory_cap_on_chunks_leaves_the_features_unchanged(projection):
     torch.testing.assert_close(model(graph, pairs, torch.Generator().manual_seed(5)),
                                whole)
     assert len(chunks) > 1 and max(chunks) < 6
+
+
+def test_one_way_ranking_keeps_src_to_tgt_and_leaves_tgt_to_src_undefined():
+    data = synthetic_pair(400, num_relations=10, seed=2)
+    both = train_lightea(data, small_config(top_k=3), progress=False).metrics
+    one = train_lightea(data, small_config(top_k=3, both_ways=False),
+                        progress=False).metrics
+    assert one['src->tgt'] == both['src->tgt']
+    assert all(math.isnan(v) for v in one['tgt->src'].values())
