@@ -33,9 +33,17 @@ def test_paper_size_pairs_keep_the_paper_settings():
 def test_large_pairs_score_random_candidates_in_larger_batches(num_nodes, num_train,
                                                                batch):
     pair = sized_pair(num_nodes, num_train)
+    million = (dict(channels=64, eval_top_k=10) if 2 * num_nodes > MILLION_ENTITIES
+               else {})
     assert scale_settings('dual-amn', pair, ()) == dict(
-        candidates='random', num_candidates=4096, batch_size=batch)
+        candidates='random', num_candidates=4096, batch_size=batch, **million)
     assert scale_settings('gcn-align', pair, ()) == {}
+
+
+def test_million_entity_dual_amn_keeps_the_channels_the_user_set():
+    pair = sized_pair(1_000_000, 270_000)
+    assert scale_settings('dual-amn', pair, ('channels', )) == dict(
+        candidates='random', num_candidates=4096, batch_size=32768, eval_top_k=10)
 
 
 def test_lightea_narrows_its_features_with_the_pair():

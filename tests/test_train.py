@@ -133,6 +133,21 @@ def test_eval_links_evaluate_on_a_seeded_sample_without_changing_training():
         sample_links(test, 0, 0)
 
 
+def test_eval_top_k_ranks_every_test_link_by_cosine_among_its_top_k():
+    from torch_geometric_ea.metrics import evaluate_top_k
+    data = synthetic_pair(300, num_relations=15, seed=2)
+    full = train_dual_amn(data, small_config(epochs=3), progress=False)
+    top = train_dual_amn(data, small_config(epochs=3, eval_top_k=12), progress=False)
+    assert top.history[0]['losses'] == full.history[0]['losses']
+    union = to_union(data)
+    emb = top.embed()
+    assert top.metrics == evaluate_top_k(emb, emb, union.link_index[:, union.test_mask], 12)
+    assert top.metrics != full.metrics  # cosine, not CSLS
+    assert top.protocol['ranking'] == 'cosine top-12'
+    with pytest.raises(ValueError, match="'eval_top_k' must be at least 10"):
+        train_dual_amn(data, small_config(eval_top_k=5), progress=False)
+
+
 def test_nearest_entities_equal_brute_force():
     from torch_geometric_ea.train.dual_amn import _nearest
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))

@@ -1,11 +1,13 @@
 import math
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 import torch.nn.functional as F
 
 from torch_geometric_ea.metrics import (
     evaluate_alignment,
+    evaluate_top_k,
     rank_metrics,
     rank_of_true,
 )
@@ -285,3 +287,54 @@ def test_duplicate_rows_groups_bit_identical_rows_only():
     group = duplicate_rows(x, chunk_size=8)
     same = group.unsqueeze(0) == group.unsqueeze(1)
     assert torch.equal(same, (x.unsqueeze(0) == x.unsqueeze(1)).all(-1))
+
+
+def dense_top_k_metrics(x, y, k, ks=(1, 5, 10)):
+    r"""Cosine ranks from the whole score matrix: Hits@j and the MRR with
+    ranks beyond ``k`` counted as zero, both ways (no ties in float64)."""
+    scores = F.normalize(x, dim=1) @ F.normalize(y, dim=1).t()
+    out = {}
+    for name, s in (('src->tgt', scores), ('tgt->src', scores.t())):
+        rank = 1 + (s > s.diagonal().unsqueeze(1)).sum(1).double()
+        out[name] = {f'hits@{j}': float((rank <= j).double().mean()) for j in ks}
+        out[name]['mrr'] = float(torch.where(rank <= k, 1 / rank, 0.0).mean())
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(num=st.integers(1, 60), dim=st.integers(2, 6), k=st.integers(10, 20),
+       seed=st.integers(0, 2**31 - 1))
+def test_top_k_metrics_equal_the_dense_ranks(num, dim, k, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(num, dim, generator=gen, dtype=torch.float64)
+    y = x + 0.7 * torch.randn(num, dim, generator=gen, dtype=torch.float64)
+    out = evaluate_top_k(x, y, torch.arange(num).repeat(2, 1), k)
+    expected = dense_top_k_metrics(x, y, k)
+    for direction in expected:
+        for key, value in expected[direction].items():
+            assert out[direction][key] == pytest.approx(value, abs=1e-12)
+
+
+def test_top_k_metrics_of_a_few_of_many_use_the_blocked_search(monkeypatch):
+    import torch_geometric_ea.metrics.decoding as decoding
+    calls = []
+    blocked = decoding.blocked_topk
+    monkeypatch.setattr(decoding, 'blocked_topk',
+                        lambda *a, **kw: calls.append(1) or blocked(*a, **kw))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(700, 8, generator=gen, dtype=torch.float64)
+    y = x + torch.randn(700, 8, generator=gen, dtype=torch.float64)
+    links = torch.stack([torch.arange(700), torch.randperm(700, generator=gen)])
+    out = evaluate_top_k(x, y[links[1].argsort()], links)
+    assert calls == [1]
+    expected = dense_top_k_metrics(x, y, 10)
+    for direction in expected:
+        for key, value in expected[direction].items():
+            assert out[direction][key] == pytest.approx(value, abs=1e-12)
+    assert 0 < expected['src->tgt']['hits@10'] < 1  # misses beyond the top 10
+
+
+def test_top_k_metrics_reject_a_k_below_the_cut_offs():
+    x = torch.randn(20, 3)
+    with pytest.raises(ValueError, match="'k' must be at least"):
+        evaluate_top_k(x, x, torch.arange(20).repeat(2, 1), 5)

@@ -1,7 +1,7 @@
 r"""Chunked similarity search, rank-based evaluation and matching for
 entity alignment."""
 from .similarity import csls_neighbourhood, csls_topk
-from .ranking import rank_of_true, rank_metrics, evaluate_alignment
+from .ranking import rank_of_true, rank_metrics, evaluate_alignment, evaluate_top_k
 from .matching import mutual_nearest_neighbours
 from .distance import evaluate_alignment_distance
 from .decoding import sinkhorn_potentials, hungarian_matching
@@ -13,6 +13,7 @@ __all__ = [
     'rank_of_true',
     'rank_metrics',
     'evaluate_alignment',
+    'evaluate_top_k',
     'evaluate_alignment_distance',
     'mutual_nearest_neighbours',
     'sinkhorn_potentials',

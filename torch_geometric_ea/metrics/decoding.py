@@ -34,7 +34,8 @@ from torch_geometric_ea.metrics.similarity import (
 from torch_geometric_ea.metrics.topk import blocked_topk
 
 __all__ = ['sinkhorn_potentials', 'hungarian_matching', 'topk_inner_products',
-           'topk_both_ways', 'sparse_sinkhorn', 'sparse_sinkhorn_ranks']
+           'topk_both_ways', 'sparse_sinkhorn', 'sparse_sinkhorn_ranks',
+           'candidate_ranks']
 
 
 @torch.no_grad()
@@ -258,6 +259,16 @@ def sparse_sinkhorn_ranks(values: Tensor, index: Tensor, num_cols: int,
     scores. Feed both to
     :func:`~torch_geometric_ea.metrics.ranking.expected_rank_metrics`."""
     scores = sparse_sinkhorn(values, index, num_cols, tau=tau, num_iters=num_iters)
+    return candidate_ranks(scores, index, true, group)
+
+
+def candidate_ranks(scores: Tensor, index: Tensor, true: Tensor,
+                    group: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    r"""Where each row's true column ``true`` :math:`(N)` stands among its
+    candidates ``index`` :math:`(N, k)` with ``scores``: the number scored
+    above it (``inf`` when it is not a candidate) and the number tied with
+    it (equal score, or the same ``group`` id; see
+    :func:`sparse_sinkhorn_ranks`)."""
     is_true = index == true.unsqueeze(1)
     true_score = torch.where(is_true, scores, torch.zeros_like(scores)).sum(1, True)
     tied = (scores == true_score) & ~is_true

@@ -30,7 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from torch_geometric_ea.metrics.decoding import hungarian_matching, sinkhorn_radii
+from torch_geometric_ea.metrics.decoding import (
+    candidate_ranks,
+    hungarian_matching,
+    sinkhorn_radii,
+    topk_both_ways,
+)
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     Radii,
@@ -41,7 +46,7 @@ from torch_geometric_ea.metrics.similarity import (
 )
 
 __all__ = ['rank_of_true', 'rank_metrics', 'expected_rank_metrics', 'duplicate_rows',
-           'evaluate_alignment']
+           'evaluate_alignment', 'evaluate_top_k']
 
 DEFAULT_TIE_ATOL = 1e-5
 DECODINGS = ('csls', 'sinkhorn', 'hungarian')
@@ -358,3 +363,37 @@ def evaluate_alignment(
         'src->tgt': rank_metrics(ranks_src, ks=ks),
         'tgt->src': rank_metrics(ranks_tgt, ks=ks),
     }
+
+
+@torch.no_grad()
+def evaluate_top_k(src_emb: Tensor, tgt_emb: Tensor, test_links: Tensor,
+                   k: int = 10, *, ks: Sequence[int] = (1, 5, 10)
+                   ) -> Dict[str, Dict[str, float]]:
+    r"""Hits@k and MRR of the test links in both directions by cosine, from
+    the exact top-``k`` of every test source among all test targets and of
+    every test target among all test sources: one pass over the products
+    (:func:`~torch_geometric_ea.metrics.decoding.topk_both_ways`, blocked
+    for a few of many), where :func:`evaluate_alignment`'s full ranks take
+    two passes and a comparison per score (hours on million-entity pairs).
+
+    A true partner outside a query's top :math:`k` is a miss: Hits@:math:`j`
+    is exact for :math:`j \le k`, and the MRR counts ranks beyond :math:`k`
+    as zero (MRR@:math:`k`). Candidates tied with the true partner count as
+    a random tie-break does on average (:func:`expected_rank_metrics`).
+
+    Shapes:
+        - **inputs:** :math:`(N_s, D)`, :math:`(N_t, D)`, :math:`(2, L)`
+    """
+    _check_test_links(test_links)
+    if k < max(ks):
+        raise ValueError(f"'k' must be at least the largest Hits@k cut-off "
+                         f"{max(ks)} (got {k})")
+    if test_links.size(1) == 0:
+        return no_links_metrics(ks)
+    x = F.normalize(src_emb[test_links[0]], dim=-1)
+    y = F.normalize(tgt_emb[test_links[1]], dim=-1)
+    row_v, row_i, col_v, col_i = topk_both_ways(x, y, k)
+    true = torch.arange(test_links.size(1), device=x.device)
+    return {name: expected_rank_metrics(*candidate_ranks(values, index, true), ks=ks)
+            for name, values, index in (('src->tgt', row_v, row_i),
+                                        ('tgt->src', col_v, col_i))}
