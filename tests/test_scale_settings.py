@@ -8,6 +8,7 @@ from torch_geometric_ea.data import kg_pair
 from torch_geometric_ea.train.scale import (
     MILLION_ENTITIES,
     SCALE_ENTITIES,
+    keeps_freed_memory,
     scale_settings,
 )
 
@@ -72,3 +73,26 @@ def test_options_the_user_set_are_kept_and_the_rest_reported(capsys):
     args = build_parser().parse_args(['train', '--model', 'dual-amn'])
     assert build_config('dual-amn', args, sized_pair(15_000, 4_500)).batch_size == 1024
     assert args.scale_settings == {}
+
+
+def test_million_entity_dual_amn_leaves_the_allocator_as_it_is():
+    million, dbp15k = sized_pair(1_000_000, 270_000), sized_pair(19_572, 4_500)
+    assert not keeps_freed_memory('dual-amn', million)
+    assert keeps_freed_memory('dual-amn', dbp15k)
+    assert keeps_freed_memory('lightea', million)
+
+
+def test_cli_keeps_freed_memory_as_the_pair_size_says(monkeypatch, capsys):
+    import json
+    import torch_geometric_ea.cli as cli
+    import torch_geometric_ea.train.scale as scale
+    calls = []
+    monkeypatch.setattr(cli, 'keep_freed_memory', lambda: calls.append(1) or True)
+    args = ['train', '--num-entities', '60', '--epochs', '1', '--set', 'channels=8',
+            '--device', 'cpu', '--json']
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out)['runtime']['keeps_freed_memory']
+    monkeypatch.setattr(scale, 'MILLION_ENTITIES', 100)  # the pair has 120
+    assert cli.main(args) == 0
+    assert not json.loads(capsys.readouterr().out)['runtime']['keeps_freed_memory']
+    assert calls == [1]

@@ -141,7 +141,8 @@ def test_eval_top_k_ranks_every_test_link_by_cosine_among_its_top_k():
     assert top.history[0]['losses'] == full.history[0]['losses']
     union = to_union(data)
     emb = top.embed()
-    assert top.metrics == evaluate_top_k(emb, emb, union.link_index[:, union.test_mask], 12)
+    test_links = union.link_index[:, union.test_mask]
+    assert top.metrics == evaluate_top_k(emb, emb, test_links, 12)
     assert top.metrics != full.metrics  # cosine, not CSLS
     assert top.protocol['ranking'] == 'cosine top-12'
     with pytest.raises(ValueError, match="'eval_top_k' must be at least 10"):

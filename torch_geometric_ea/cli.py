@@ -27,7 +27,7 @@ from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, sy
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
-from torch_geometric_ea.train.scale import scale_settings
+from torch_geometric_ea.train.scale import keeps_freed_memory, scale_settings
 
 __all__ = ['main', 'load_pair']
 
@@ -107,15 +107,20 @@ def _num_entities(data) -> int:
 
 def _device(args) -> torch.device:
     r"""The device the command runs on (``--device``), checked before any
-    work; on the CPU the allocator keeps freed memory (unless
-    ``--system-malloc``)."""
+    work."""
     try:
-        device = resolve_device(args.device)
+        return resolve_device(args.device)
     except ValueError as e:
         raise SystemExit(f'error: {e}')
-    if device.type == 'cpu' and not getattr(args, 'system_malloc', False):
+
+
+def _host_allocator(args, data) -> None:
+    r"""On the CPU, has the allocator keep freed memory, unless
+    ``--system-malloc`` or the pair's size says not to
+    (:func:`~torch_geometric_ea.train.scale.keeps_freed_memory`)."""
+    if (args.device.startswith('cpu') and not getattr(args, 'system_malloc', False)
+            and (data is None or keeps_freed_memory(args.model, data))):
         args.keeps_freed_memory = keep_freed_memory()
-    return device
 
 
 def _train(args) -> int:
@@ -124,6 +129,7 @@ def _train(args) -> int:
                      args.num_entities)
     load_time = time.perf_counter() - t
     config = build_config(args.model, args, data)
+    _host_allocator(args, data)
     train_fn = MODELS[args.model][1]
     torch.set_num_threads(args.threads or torch.get_num_threads())
 
@@ -275,6 +281,7 @@ def _align(args) -> int:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     t = time.perf_counter()
     data = _pair_for(args)
+    _host_allocator(args, data)
     if args.checkpoint:
         aligner = _load(args, data)
     else:

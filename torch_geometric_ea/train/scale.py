@@ -30,7 +30,7 @@ from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import LINK, SRC, TGT
 
-__all__ = ['SCALE_ENTITIES', 'MILLION_ENTITIES', 'scale_settings']
+__all__ = ['SCALE_ENTITIES', 'MILLION_ENTITIES', 'scale_settings', 'keeps_freed_memory']
 
 #: Pairs with more entities (both KGs) than this get the scale settings.
 SCALE_ENTITIES = 60_000
@@ -71,3 +71,13 @@ def scale_settings(model: str, data: HeteroData, explicit: Iterable[str]
         return {}
     explicit = set(explicit)
     return {k: v for k, v in settings.items() if k not in explicit}
+
+
+def keeps_freed_memory(model: str, data: HeteroData) -> bool:
+    r"""Whether a CPU run of ``model`` on ``data`` should keep freed memory
+    (:func:`~torch_geometric_ea.runtime.keep_freed_memory`): yes, but not
+    for Dual-AMN above :data:`MILLION_ENTITIES`, whose training tensors of
+    hundreds of MiB then fragment the heap (the 1M pair's run held 19.6
+    GiB; 12.0 GiB with glibc's defaults, at about twice the step time)."""
+    num_entities = data[SRC].num_nodes + data[TGT].num_nodes
+    return not (model == 'dual-amn' and num_entities > MILLION_ENTITIES)
