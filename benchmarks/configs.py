@@ -95,7 +95,7 @@ PAPER_CONFIG = {
     'dual-amn': dict(channels=128, num_layers=2, num_proxies=64, dropout=0.3,
                      lr=0.005, batch_size=1024, epochs=20, gamma=1.0, lam=30.0,
                      tau=10.0, negatives='all', candidates='all', semi_rounds=4,
-                     semi_epochs=5, csls_k=10),
+                     semi_epochs=5, csls_k=10, eval_links=None, eval_top_k=None),
     'gcn-align': dict(channels=200, epochs=2000, lr=20.0, gamma=3.0,
                       num_negatives=5),
     'lightea': dict(ent_dim=1024, depth=2, rel_dim=None, mini_dim=16, top_k=500,

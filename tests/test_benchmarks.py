@@ -224,9 +224,9 @@ def test_scale_entry_passes_its_settings_per_size_and_tabulates_phases(tmp_path,
     found = run.run_one('dual-amn:scale', 'synthetic/1000000', 0, [],
                         str(tmp_path / 'h'), False, False)
     cmd = ' '.join(calls[0])
-    assert '--batch-size 32768' in cmd and '--set eval_links=20000' in cmd
-    assert '--set channels=64' in cmd
-    assert '--set candidates=random' in cmd
+    # the 1M pair's size picks channels, batch and ranking (train/scale.py)
+    assert '--epochs 1' in cmd and '--set candidates=random' in cmd
+    assert 'channels' not in cmd and 'eval_links' not in cmd and '--batch-size' not in cmd
     lines = run.table([found], '', phases=True).splitlines()
     assert lines[2].endswith('| evaluate s | whole run s | record |')
     assert lines[2].count('|') == lines[3].count('|') == lines[4].count('|')
