@@ -54,8 +54,17 @@ from torch_geometric_ea.data.names import (
     name_features,
     transliterator,
 )
+from torch_geometric_ea.data.translated import (
+    TRANSLATED_NAMES,
+    read_translated_names,
+    translated_names,
+)
 
 __all__ = [
+    # translated names
+    'TRANSLATED_NAMES',
+    'read_translated_names',
+    'translated_names',
     # pair
     'from_pyg_dbp15k',
     'SRC',
