@@ -5,6 +5,7 @@ import json
 import os.path as osp
 
 import pytest
+import torch
 
 from torch_geometric_ea.data import datasets, translated
 from torch_geometric_ea.data.datasets import MIRROR_ENV
@@ -93,3 +94,25 @@ def test_real_names_cover_every_dbp15k_entity(mirror, tmp_path, pair, num):
     names = translated_names('dbp15k', pair, str(tmp_path))
     assert sorted(names) == list(range(num))
     assert sum(1 for name in names.values() if not name) <= 1
+
+
+def test_token_bigrams_are_counted_within_tokens_by_hand():
+    from torch_geometric_ea.data.names import token_bigram_features
+    x = token_bigram_features(['Abc ab', 'bc_x', 'a', ''])
+    # vocabulary in order of appearance: 'ab', 'bc'; no 'ca' across tokens
+    expected = torch.tensor([[2.0, 1.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    assert torch.allclose(x, torch.nn.functional.normalize(expected, dim=1))
+    assert torch.allclose(x[0], torch.tensor([2.0, 1.0]) / 5 ** 0.5)
+
+
+def test_pair_names_follow_the_published_ids():
+    from torch_geometric_ea.data import kg_pair
+    from torch_geometric_ea.data.pair import SRC, TGT
+    from torch_geometric_ea.data.translated import pair_names
+    edges = torch.tensor([[0], [1]])
+    data = kg_pair(num_nodes=(2, 2), edge_index=(edges, edges),
+                   edge_type=(torch.zeros(1, dtype=torch.long),) * 2,
+                   link_index=torch.tensor([[0], [0]]),
+                   train_mask=torch.tensor([True]), test_mask=torch.tensor([False]))
+    data[SRC].raw_id, data[TGT].raw_id = torch.tensor([7, 3]), torch.tensor([10, 11])
+    assert pair_names(data, {3: 'c', 7: 'g', 10: 'k'}) == (['g', 'c'], ['k', ''])

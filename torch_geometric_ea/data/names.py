@@ -18,7 +18,8 @@ from torch_geometric.data import HeteroData
 from torch_geometric_ea.data.pair import SRC, TGT, entity_names
 
 __all__ = ['transliterator', 'char_ngrams', 'hashed_ngram_features',
-           'name_features', 'NGramNameEncoder', 'encode_names']
+           'name_features', 'NGramNameEncoder', 'encode_names',
+           'token_bigram_features']
 
 Transliterate = Union[bool, Callable[[str], str]]
 NameEncoder = Callable[[List[str]], object]
@@ -218,3 +219,30 @@ def name_features(data: HeteroData, dim: int = 300,
     """
     return encode_names(data, NGramNameEncoder(dim, ngram, transliterate),
                         union=union)
+
+
+def token_bigram_features(names: Sequence[str]) -> Tensor:
+    r"""The character view of the official hybrid name features (LightEA,
+    Dual-AMN (Lit)): for each name, the counts of the character bigrams
+    inside each lower-cased token (tokens split on white space and
+    underscores; no bigram spans two tokens), over the vocabulary of the
+    bigrams that occur in ``names``, each row L2-normalised:
+
+    .. math::
+        \mathbf{c}_i[b] = \sum_{w \in \text{tokens}(i)} |\{p : w_p w_{p+1}
+        = b\}|, \qquad \hat{\mathbf{c}}_i = \mathbf{c}_i / \|\mathbf{c}_i\|_2
+
+    A name without bigrams is a zero row. Shape :math:`(N, B)`, :math:`B`
+    the number of distinct bigrams."""
+    vocab: Dict[str, int] = {}
+    rows, cols = [], []
+    for i, name in enumerate(names):
+        for token in name.replace('_', ' ').lower().split():
+            for p in range(len(token) - 1):
+                rows.append(i)
+                cols.append(vocab.setdefault(token[p:p + 2], len(vocab)))
+    counts = torch.zeros(len(names), len(vocab))
+    counts.index_put_((torch.tensor(rows, dtype=torch.long),
+                       torch.tensor(cols, dtype=torch.long)),
+                      torch.ones(len(rows)), accumulate=True)
+    return torch.nn.functional.normalize(counts, dim=1)

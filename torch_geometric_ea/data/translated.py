@@ -9,11 +9,15 @@ when mirrored) and verified by SHA-256.
 import json
 import os.path as osp
 import unicodedata
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
+
+from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data import datasets
+from torch_geometric_ea.data.pair import SRC, TGT
 
-__all__ = ['TRANSLATED_NAMES', 'read_translated_names', 'translated_names']
+__all__ = ['TRANSLATED_NAMES', 'read_translated_names', 'translated_names',
+           'pair_names']
 
 _URL = ('https://raw.githubusercontent.com/MaoXinn/LightEA/'
         'dd8e2a3304c1da6c09c31a512bd455d6c24b1417/translated_ent_name/{}')
@@ -86,3 +90,12 @@ def translated_names(dataset: str, pair: str, folder: str) -> Optional[Dict[int,
     else:
         datasets._fetch(_URL.format(file), osp.join('names', file), path, digest)
     return read_translated_names(path)
+
+
+def pair_names(data: HeteroData, names: Dict[int, str]) -> Tuple[List[str], List[str]]:
+    r"""The names of each KG's entities in ``data``'s order, looked up by
+    the ids of the published files (``data[SRC].raw_id``, as read from
+    ``ent_ids_1``/``ent_ids_2``); an entity without one gets the empty
+    name."""
+    return tuple([names.get(int(i), '') for i in data[node].raw_id.tolist()]
+                 for node in (SRC, TGT))
