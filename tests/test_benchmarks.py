@@ -226,7 +226,8 @@ def test_scale_entry_passes_its_settings_per_size_and_tabulates_phases(tmp_path,
     cmd = ' '.join(calls[0])
     # the 1M pair's size picks channels, batch and ranking (train/scale.py)
     assert '--epochs 1' in cmd and '--set candidates=random' in cmd
-    assert 'channels' not in cmd and 'eval_links' not in cmd and '--batch-size' not in cmd
+    for option in ('channels', 'eval_links', '--batch-size'):
+        assert option not in cmd
     lines = run.table([found], '', phases=True).splitlines()
     assert lines[2].endswith('| evaluate s | whole run s | record |')
     assert lines[2].count('|') == lines[3].count('|') == lines[4].count('|')

@@ -27,7 +27,11 @@ from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, sy
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
-from torch_geometric_ea.train.scale import keeps_freed_memory, scale_settings
+from torch_geometric_ea.train.scale import (
+    keeps_freed_memory,
+    num_entities,
+    scale_settings,
+)
 
 __all__ = ['main', 'load_pair']
 
@@ -95,14 +99,10 @@ def build_config(model: str, args, data=None) -> Any:
     auto = scale_settings(model, data, overrides) if data is not None else {}
     args.scale_settings = auto
     if auto:
-        print(f"scale settings for a pair of {_num_entities(data):,} entities "
+        print(f"scale settings for a pair of {num_entities(data):,} entities "
               f"(set them to override): "
               + ', '.join(f'{k}={v}' for k, v in auto.items()), file=sys.stderr)
     return config_cls(**{**auto, **overrides})
-
-
-def _num_entities(data) -> int:
-    return data['src'].num_nodes + data['tgt'].num_nodes
 
 
 def _device(args) -> torch.device:

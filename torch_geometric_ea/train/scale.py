@@ -30,12 +30,18 @@ from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import LINK, SRC, TGT
 
-__all__ = ['SCALE_ENTITIES', 'MILLION_ENTITIES', 'scale_settings', 'keeps_freed_memory']
+__all__ = ['SCALE_ENTITIES', 'MILLION_ENTITIES', 'num_entities', 'scale_settings',
+           'keeps_freed_memory']
 
 #: Pairs with more entities (both KGs) than this get the scale settings.
 SCALE_ENTITIES = 60_000
 #: Pairs with more entities than this get LightEA's million-scale settings.
 MILLION_ENTITIES = 600_000
+
+
+def num_entities(data: HeteroData) -> int:
+    r"""The entities of both KGs of ``data``, the size the settings go by."""
+    return data[SRC].num_nodes + data[TGT].num_nodes
 
 
 def _batch_size(num_train: int) -> int:
@@ -52,16 +58,16 @@ def scale_settings(model: str, data: HeteroData, explicit: Iterable[str]
     r"""The config fields of ``model`` to change for the size of ``data``,
     leaving out every field in ``explicit`` (those the user set); empty for
     pairs of at most :data:`SCALE_ENTITIES` entities."""
-    num_entities = data[SRC].num_nodes + data[TGT].num_nodes
-    if num_entities <= SCALE_ENTITIES:
+    size = num_entities(data)
+    if size <= SCALE_ENTITIES:
         return {}
     if model == 'dual-amn':
         num_train = int(data[LINK].train_mask.sum())
         settings = dict(candidates='random', num_candidates=4096,
                         batch_size=_batch_size(num_train))
-        if num_entities > MILLION_ENTITIES:
+        if size > MILLION_ENTITIES:
             settings.update(channels=64, eval_top_k=10)
-    elif model == 'lightea' and num_entities > MILLION_ENTITIES:
+    elif model == 'lightea' and size > MILLION_ENTITIES:
         settings = dict(projection='kronecker', ent_dim=256, rel_dim=32,
                         mini_dim=4, top_k=10, both_ways=False)
     elif model == 'lightea':
@@ -79,5 +85,4 @@ def keeps_freed_memory(model: str, data: HeteroData) -> bool:
     for Dual-AMN above :data:`MILLION_ENTITIES`, whose training tensors of
     hundreds of MiB then fragment the heap (the 1M pair's run held 19.6
     GiB; 12.0 GiB with glibc's defaults, at about twice the step time)."""
-    num_entities = data[SRC].num_nodes + data[TGT].num_nodes
-    return not (model == 'dual-amn' and num_entities > MILLION_ENTITIES)
+    return not (model == 'dual-amn' and num_entities(data) > MILLION_ENTITIES)
