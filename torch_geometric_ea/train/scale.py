@@ -8,11 +8,12 @@ at 200K entities that is about 600 s per epoch on two cores. Above
 :data:`SCALE_ENTITIES` entities it scores ``num_candidates`` = 4,096
 random entities instead, in batches grown with the seed links to keep
 about the paper's five steps per epoch. Above :data:`MILLION_ENTITIES`
-it takes 64 channels (128 would take the 1M pair's training past 16 GiB)
-and ranks each test link by cosine among its exact top-10 (one pass over
-the 630K x 630K test products, 2e14 multiply-adds at 384 dimensions,
-instead of CSLS's two passes and a comparison per score). LightEA scores every test pair
-over ``rel_dim * mini_dim`` columns; above the same size it uses the
+it takes 64 channels (the 1M run peaks at 12.45 GiB with them; 128 would
+double the activations and the entity table, not measured) and ranks
+each test link by cosine among its exact top-10 (one pass over the 630K
+x 630K test products, 1.5e14 multiply-adds at 384 dimensions, instead of
+CSLS's two passes and a comparison per score). LightEA scores every
+test pair over ``rel_dim * mini_dim`` columns; above the same size it uses the
 Kronecker projection and 1,024 columns (the 100K pair's 63K x 63K test
 scores cost 8 TFLOP per 1,024 columns) and ranks src->tgt only, as the
 official evaluation does (the columns' exact top-500 would add half the
@@ -83,6 +84,7 @@ def keeps_freed_memory(model: str, data: HeteroData) -> bool:
     r"""Whether a CPU run of ``model`` on ``data`` should keep freed memory
     (:func:`~torch_geometric_ea.runtime.keep_freed_memory`): yes, but not
     for Dual-AMN above :data:`MILLION_ENTITIES`, whose training tensors of
-    hundreds of MiB then fragment the heap (the 1M pair's run held 19.6
-    GiB; 12.0 GiB with glibc's defaults, at about twice the step time)."""
+    hundreds of MiB then fragment the heap (the 1M pair's run was resident
+    at 19.6 GiB in training; with glibc's defaults the whole run peaks at
+    12.45 GiB, with steps of 75 s instead of about 40 s)."""
     return not (model == 'dual-amn' and num_entities(data) > MILLION_ENTITIES)
