@@ -24,7 +24,12 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.names import NameEncoder, NGramNameEncoder, encode_names
+from torch_geometric_ea.data.names import (
+    NameEncoder,
+    default_name_encoder,
+    encode_names,
+    name_source,
+)
 from torch_geometric_ea.data.pair import (
     LINK,
     SRC,
@@ -101,6 +106,7 @@ def _pair_state(data: HeteroData) -> Dict:
                       list(data[TGT_TRIPLE].relation_uri)),
         name=tuple(list(data[s].name) if 'name' in data[s] else None
                    for s in (SRC, TGT)),
+        name_source=name_source(data),
         x=tuple(data[s].x if 'x' in data[s] else None for s in (SRC, TGT)))
 
 
@@ -152,7 +158,10 @@ def _check_pair(path: str, state: Dict, data: HeteroData):
 def _pair_from_state(state: Dict) -> HeteroData:
     state = dict(state)
     names, features = state.pop('name'), state.pop('x', (None, None))
+    source = state.pop('name_source', None)
     data = kg_pair(**state)
+    if source is not None and source != 'uri':
+        data.name_source = source
     for side, name, x in zip((SRC, TGT), names, features):
         if name is not None:
             data[side].name = name
@@ -217,7 +226,7 @@ class Aligner:
         init_args (dict): The arguments that rebuild the model.
         name_encoder (callable, optional): The name encoder of a literal
             (``config.literal``) Dual-AMN; the default is
-            :class:`~torch_geometric_ea.data.NGramNameEncoder`.
+            :func:`~torch_geometric_ea.data.names.default_name_encoder`.
         metrics (dict, optional): The test metrics of training.
     """
     def __init__(self, model_name: str, model: torch.nn.Module, graph, data: HeteroData,
@@ -317,8 +326,8 @@ class Aligner:
     def _name_vectors(self, device) -> Tensor:
         r"""The pair's name vectors in union order, encoded once."""
         if self._names is None:
-            encoder = self.name_encoder or NGramNameEncoder(
-                self.config.get('name_dim', 300))
+            encoder = self.name_encoder or default_name_encoder(
+                self.data, self.config.get('name_dim', 300))
             self._names = encode_names(self.data, encoder, union=True).to(device)
         return self._names
 

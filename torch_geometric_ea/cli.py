@@ -23,7 +23,16 @@ from typing import Any, List, Optional
 
 import torch
 
-from torch_geometric_ea.data import DBP15K, DWY100K, SRPRS, OpenEA, ogb_pair, synthetic_pair
+from torch_geometric_ea.data import (
+    DBP15K,
+    DWY100K,
+    SRPRS,
+    OpenEA,
+    attach_names,
+    ogb_pair,
+    synthetic_pair,
+)
+from torch_geometric_ea.data.names import name_source
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
@@ -40,9 +49,11 @@ DATASETS = {'dbp15k': DBP15K, 'srprs': SRPRS, 'dwy100k': DWY100K,
 
 
 def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
-              num_entities: int = 2000):
+              num_entities: int = 2000, names: str = 'translated'):
     r"""Loads a KG pair by dataset name; ``'synthetic'`` builds one offline
-    with ``num_entities`` entities per side."""
+    with ``num_entities`` entities per side. ``names``: ``'translated'``
+    for a benchmark's published translated names where it has them,
+    ``'uri'`` for the URIs' local names."""
     if dataset == 'synthetic':
         return synthetic_pair(num_entities, seed=seed)
     if dataset == 'ogb':  # two views of an OGB KG, e.g. --pair ogbl-wikikg2
@@ -55,6 +66,8 @@ def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
         raise SystemExit(f"--pair is required for {dataset}")
     cls = DATASETS[dataset]
     kwargs = dict(seed=seed) if cls is DBP15K else {}
+    if cls in (DBP15K, SRPRS):
+        kwargs['names'] = names
     return cls(osp.join(root, dataset), pair, **kwargs)[0]
 
 
@@ -126,7 +139,7 @@ def _host_allocator(args, data) -> None:
 def _train(args) -> int:
     t = time.perf_counter()
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
-                     args.num_entities)
+                     args.num_entities, args.names)
     load_time = time.perf_counter() - t
     config = build_config(args.model, args, data)
     _host_allocator(args, data)
@@ -165,7 +178,8 @@ def _train(args) -> int:
             f.write(_dumps(out, indent=2))
         torch.save(dict(model=args.model, state_dict=result.model.state_dict(),
                         config=asdict(config), init_args=result.init_args,
-                        pair_fingerprint=pair_fingerprint(data)),
+                        pair_fingerprint=pair_fingerprint(data),
+                        name_source=name_source(data)),
                    osp.join(args.out, 'model.pt'))
     if args.json:
         print(_dumps(out))
@@ -231,7 +245,21 @@ def _protocol_line(protocol: dict) -> str:
              'inductive': 'inductive (entities without a training link pooled)'}
     rounds = protocol.get('bootstrapping')
     return (f"ranking: {protocol.get('ranking')}; bootstrapping: "
-            + (pools[rounds] if rounds else 'none'))
+            + (pools[rounds] if rounds else 'none')
+            + _names_text(protocol.get('names')))
+
+
+def _names_text(names: Optional[dict]) -> str:
+    r"""``; names: translated (glove-6b-50d+bigrams, ...)`` for a run
+    that used names, else nothing."""
+    if not names:
+        return ''
+    notes = [names['encoder'], f"{names['entities_without_name']:,} entities "
+                               f"without a name"]
+    if 'tokens' in names:
+        notes.append(f"{names['tokens_without_vector']:,} of {names['tokens']:,} "
+                     f"tokens without a word vector")
+    return f"; names: {names['source']} ({', '.join(notes)})"
 
 
 def _pair_for(args):
@@ -254,15 +282,35 @@ def _read_pair(args):
             raise SystemExit("give both --triples1 and --triples2")
         if not args.checkpoint and not getattr(args, 'seeds', None):
             raise SystemExit("training needs --seeds (a TSV of known links)")
-        return from_tsv(args.triples1, args.triples2,
+        data = from_tsv(args.triples1, args.triples2,
                         train_links=getattr(args, 'seeds', None),
                         test_links=getattr(args, 'test_links', None))
+        return _with_names_files(args, data)
     if getattr(args, 'dataset', None):
-        seed = args.seed
-        if args.checkpoint:  # the split the model was trained with
-            seed = read_checkpoint(args.checkpoint)['config'].get('seed', 0)
-        return load_pair(args.dataset, args.pair, args.root, seed)
+        seed, names = args.seed, 'translated'
+        if args.checkpoint:  # the split and the names the model was trained with
+            state = read_checkpoint(args.checkpoint)
+            seed = state['config'].get('seed', 0)
+            names = 'uri' if state.get('name_source') == 'uri' else 'translated'
+        return load_pair(args.dataset, args.pair, args.root, seed, names=names)
     return None
+
+
+def _with_names_files(args, data):
+    r"""``data`` with the names of ``--names1`` and ``--names2`` (both or
+    neither), and a line on stderr for the entities without one."""
+    files = (getattr(args, 'names1', None), getattr(args, 'names2', None))
+    if not any(files):
+        return data
+    if not all(files):
+        raise SystemExit("error: give both --names1 and --names2 (one names "
+                         "file per KG)")
+    attach_names(data, *files)
+    missing = [data.report[f]['entities_without_name'] for f in files]
+    if any(missing):
+        print(f"names: {missing[0]:,} KG1 and {missing[1]:,} KG2 entities have no "
+              f"name in {files[0]} / {files[1]} (zero name vectors)", file=sys.stderr)
+    return data
 
 
 def _load(args, data):
@@ -419,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help='entities per side of the synthetic or ogb pair')
     train.add_argument('--seed', type=int, default=0,
                        help='split and initialisation seed')
+    train.add_argument('--names', choices=['translated', 'uri'], default='translated',
+                       help='entity names of a benchmark pair: its published '
+                       'machine translations where it has them (DBP15K, SRPRS '
+                       'en_fr/en_de), or the URIs\' local names')
     train.add_argument('--semi', action='store_true',
                        help='run the bootstrapping rounds after training')
     train.add_argument('--epochs', type=int)
@@ -460,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument('--epochs', type=int)
     align.add_argument('--semi', action='store_true', default=None,
                        help='bootstrapping rounds over the unlinked entities')
+    align.add_argument('--names1', help='KG1 entity names TSV (entity<TAB>name), '
+                       'for --literal and RDGCN\'s name features')
+    align.add_argument('--names2', help='KG2 entity names TSV')
     align.add_argument('--literal', action='store_true', default=None,
                        help='rank by structure plus name similarity')
     align.add_argument('--set', action='append', metavar='KEY=VALUE',

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import torch_geometric_ea.data.datasets as datasets
+import torch_geometric_ea.data.translated as translated
 from torch_geometric_ea.data import (
     DBP15K,
     DWY100K,
@@ -54,7 +55,9 @@ def write_tree(folder: Path, files):
 
 @pytest.fixture
 def fake_mirror(tmp_path, monkeypatch):
-    r"""A mirror holding tiny files in every layout."""
+    r"""A mirror holding tiny files in every layout (and no translated
+    names: the pairs name their entities by URI)."""
+    monkeypatch.setattr(translated, 'TRANSLATED_NAMES', {})
     mirror = tmp_path / 'mirror'
     write_tree(mirror / 'dbp15k' / 'zh_en', GCN_ALIGN)
     write_tree(mirror / 'srprs' / 'en_de_15k_V1', RSN)

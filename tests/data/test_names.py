@@ -108,22 +108,24 @@ def test_encode_names_uses_labels_and_any_encoder():
         return [[len(n), 1.0] for n in names]
 
     x_src, x_tgt = encode_names(data, encoder)
-    assert calls[0] == ['Kim Dae-jung', 'École', 'Москва']
+    # One call with both KGs' names, KG1's first (a shared vocabulary).
+    assert calls == [['Kim Dae-jung', 'École', 'Москва', 'Ecole', 'Kim Dae-jung']]
     assert x_src.shape == (3, 2) and x_tgt.shape == (2, 2)
     assert torch.allclose(x_src.norm(dim=1), torch.ones(3))  # normalised
-    data['tgt'].name = ['Ecole', 'Kim Dae-jung']  # labels win over URIs
+    assert torch.allclose(x_src[0], x_tgt[1])  # the same name, the same row
+    data['src'].name = ['a', 'b', 'c']  # names win over URIs
+    data['tgt'].name = ['d', 'ee']
     encode_names(data, encoder)
-    assert calls[-1] == ['Ecole', 'Kim Dae-jung']
-    assert torch.allclose(encode_names(data, union=True)[:3],
-                          NGramNameEncoder()(calls[0]))  # the default encoder
+    assert calls[-1] == ['a', 'b', 'c', 'd', 'ee']
+    assert torch.allclose(encode_names(tiny_pair(), union=True),
+                          NGramNameEncoder()(calls[0]))  # the default for URIs
     assert repr(NGramNameEncoder(16)) == 'NGramNameEncoder(dim=16, ngram=(2, 3))'
 
 
 @pytest.mark.parametrize('encoder,match', [
-    (lambda names: torch.zeros(len(names) + 1, 4), r"shape \(4, 4\) for 3 'src'"),
+    (lambda names: torch.zeros(len(names) + 1, 4), r"shape \(6, 4\) for 5 names"),
     (lambda names: torch.zeros(len(names)), 'expected'),
     (lambda names: torch.full((len(names), 2), float('nan')), 'non-finite'),
-    (lambda names: torch.zeros(len(names), len(names)), "3 columns for 'src'"),
 ])
 def test_encode_names_rejects_bad_encoder_output(encoder, match):
     with pytest.raises(ValueError, match=match):

@@ -26,10 +26,12 @@ from torch_geometric_ea.data.io import (
     read_id_map,
     read_int_links,
     read_int_triples,
+    read_entity_names,
     read_str_links,
     read_str_triples,
 )
 from torch_geometric_ea.data.formats import (
+    attach_names,
     from_tsv,
     read_bootea,
     read_gcn_align,
@@ -47,6 +49,7 @@ from torch_geometric_ea.data.synthetic import synthetic_pair, two_views
 from torch_geometric_ea.data.convert import from_pyg_dbp15k
 from torch_geometric_ea.data.ogb import ogb_pair, read_ogb_kg
 from torch_geometric_ea.data.names import (
+    HybridNameEncoder,
     NGramNameEncoder,
     char_ngrams,
     encode_names,
@@ -92,6 +95,7 @@ __all__ = [
     'read_int_links',
     'read_str_triples',
     'read_str_links',
+    'read_entity_names',
     'concat_links',
     # formats
     'read_gcn_align',
@@ -99,6 +103,7 @@ __all__ = [
     'read_bootea',
     'read_openea',
     'from_tsv',
+    'attach_names',
     # datasets
     'MIRROR_ENV',
     'DBP15K',
@@ -113,6 +118,7 @@ __all__ = [
     # names
     'NGramNameEncoder',
     'encode_names',
+    'HybridNameEncoder',
     'name_features',
     'hashed_ngram_features',
     'char_ngrams',

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
+from torch_geometric_ea.data.pair import SRC, TGT
 from torch_geometric_ea.data.formats import (
     read_bootea,
     read_gcn_align,
@@ -40,6 +41,9 @@ MIRROR_ENV = 'TORCH_GEOMETRIC_EA_MIRROR'
 #: ``edge_label_index``, union relation ids as ``relation``); a new layout
 #: gets new file names, so older processed files are never read.
 PAIR_FORMAT = 2
+#: Where a benchmark pair's entity names come from: the published machine
+#: translations where the pair has them, or the URIs' local names.
+NAMES = ('translated', 'uri')
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +119,37 @@ class _PairDataset(InMemoryDataset):
     url: str = ''
     mirror: str = ''
     checksums: Dict[tuple, str] = {}
+    #: The dataset's key in :data:`~torch_geometric_ea.data.translated.TRANSLATED_NAMES`
+    #: (empty: no translated names).
+    translations: str = ''
 
     def __init__(self, root: str, pair: str, transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None,
-                 force_reload: bool = False):
+                 force_reload: bool = False, names: str = 'translated'):
         if pair not in self.pairs:
             raise ValueError(f"{type(self).__name__}: unknown pair {pair!r}, "
                              f"expected one of {self.pairs}")
+        if names not in NAMES:
+            raise ValueError(f"{type(self).__name__}: 'names' must be one of "
+                             f"{NAMES}, got {names!r}")
         self.pair = pair
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
         self.load(self.processed_paths[0], data_cls=HeteroData)
+        if names == 'translated':
+            self._attach_translated_names()
+
+    def _attach_translated_names(self):
+        r"""Sets ``data[side].name`` to the pair's published machine
+        translations (fetched into ``raw_dir`` and verified by SHA-256) and
+        ``data.name_source`` to ``'translated'``; a pair without
+        translations keeps its URIs' names."""
+        from torch_geometric_ea.data import translated  # it fetches with this module
+        table = translated.translated_names(self.translations, self.pair, self.raw_dir)
+        if table is None:
+            return
+        data = self._data
+        data[SRC].name, data[TGT].name = translated.pair_names(data, table)
+        data.name_source = 'translated'
 
     def load(self, path: str, data_cls=HeteroData) -> None:
         r"""Reads a processed file with ``torch.load(weights_only=True)``
@@ -205,11 +230,16 @@ class DBP15K(_PairDataset):
         pre_transform (callable, optional): applied before saving.
             (default: :obj:`None`)
         force_reload (bool): whether to process again. (default: :obj:`False`)
+        names (str): ``'translated'``: ``data[side].name`` holds the pair's
+            published machine-translated names (see
+            :mod:`~torch_geometric_ea.data.translated`); ``'uri'``: none,
+            models name entities by their URIs. (default: :obj:`'translated'`)
     """
     pairs = ('zh_en', 'ja_en', 'fr_en')
     url = ('https://raw.githubusercontent.com/1049451037/GCN-Align/'
            '2928e0a77b71dc470f778b7493efd738f5a2988b/data/{pair}/{file}')
     mirror = 'dbp15k/{pair}/{file}'
+    translations = 'dbp15k'
     checksums = {
         ('zh_en', 'ent_ids_1'):
             '6d230db7922b58f6fe31fb75b478d5edcbb3cc7d3f76763b5af8232ff1940082',
@@ -246,10 +276,10 @@ class DBP15K(_PairDataset):
     def __init__(self, root: str, pair: str, train_ratio: float = 0.3,
                  seed: int = 0, transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None,
-                 force_reload: bool = False):
+                 force_reload: bool = False, names: str = 'translated'):
         self.train_ratio = train_ratio
         self.seed = seed
-        super().__init__(root, pair, transform, pre_transform, force_reload)
+        super().__init__(root, pair, transform, pre_transform, force_reload, names)
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -293,11 +323,16 @@ class SRPRS(_PairDataset):
         pre_transform (callable, optional): applied before saving.
             (default: :obj:`None`)
         force_reload (bool): whether to process again. (default: :obj:`False`)
+        names (str): ``'translated'``: ``data[side].name`` holds the pair's
+            published machine-translated names (see
+            :mod:`~torch_geometric_ea.data.translated`); ``'uri'``: none,
+            models name entities by their URIs. (default: :obj:`'translated'`)
     """
     pairs = ('en_fr', 'en_de', 'dbp_wd', 'dbp_yg')
     url = ('https://raw.githubusercontent.com/MaoXinn/Dual-AMN/'
            'b42a2e69d78e3378626ff20c9224c6cce40b8c01/data/{pair}_15k_V1/{file}')
     mirror = 'srprs/{pair}_15k_V1/{file}'
+    translations = 'srprs'
     checksums = {
         ('en_fr', 'ent_ids_1'):
             'a762a21c0e31d580ed31be262e57a190c4ccb5f7ee85087145ee3c4d38745be6',

@@ -31,6 +31,7 @@ from torch_geometric_ea.data.io import (
     concat_links,
     read_id_map,
     read_int_links,
+    read_entity_names,
     read_int_triples,
     read_str_links,
     read_str_triples,
@@ -51,6 +52,7 @@ __all__ = [
     'read_bootea',
     'read_openea',
     'from_tsv',
+    'attach_names',
 ]
 
 
@@ -363,3 +365,26 @@ def from_tsv(triples_1: str, triples_2: str, links: Optional[str] = None, *,
                  else torch.zeros(len(rows), dtype=torch.bool) for s in SPLITS}
     data = _name_pair(triples, vocab, rows, masks)
     return _finish(data, triples, report)
+
+
+def attach_names(data: HeteroData, names_1: str, names_2: str) -> HeteroData:
+    r"""Gives a pair of one's own KGs the names of two ``entity<TAB>name``
+    files, one per KG (:func:`~torch_geometric_ea.data.io.read_entity_names`):
+    ``data[side].name`` (empty for an entity a file does not name; the
+    encoders give it a zero vector), ``data.name_source = 'file'``, and
+    per file the number of entities without a name in
+    ``data.report[path]['entities_without_name']``.
+
+    Raises:
+        ValueError: ``"<path>:<line>: <problem>"`` for the first bad line.
+    """
+    src, tgt = list(data[SRC].uri), list(data[TGT].uri)
+    data[SRC].name = read_entity_names(names_1, src, 'KG1', other=set(tgt))
+    data[TGT].name = read_entity_names(names_2, tgt, 'KG2', other=set(src))
+    data.name_source = 'file'
+    report = dict(getattr(data, 'report', None) or {})
+    for path, side in ((names_1, SRC), (names_2, TGT)):
+        report[str(path)] = dict(entities_without_name=sum(
+            not name for name in data[side].name))
+    data.report = report
+    return data

@@ -11,7 +11,9 @@ exactly one tab:
   :func:`read_int_links`;
 * string triples and string links, the same with names (URIs) instead of ids
   (OpenEA's ``rel_triples_1`` and ``ent_links``, or a user's own KGs):
-  :func:`read_str_triples`, :func:`read_str_links`.
+  :func:`read_str_triples`, :func:`read_str_links`;
+* entity names ``entity<TAB>name`` of one of a user's KGs:
+  :func:`read_entity_names`.
 
 Every problem raises :class:`ValueError` with a message
 ``"<path>:<line>: <problem>"`` (1-based line number), so the file and line
@@ -65,6 +67,7 @@ __all__ = [
     'read_int_links',
     'read_str_triples',
     'read_str_links',
+    'read_entity_names',
     'concat_links',
 ]
 
@@ -461,6 +464,50 @@ def read_str_links(path, entities: Optional[Tuple[Collection[str],
     _check_one_to_one(keys, [str(path)], np.zeros(len(rows), dtype=np.int64),
                       line, lambda i: tuple(map(_show, rows[i])))
     return Records(str(path), rows, torch.from_numpy(line), 0, blank)
+
+
+def read_entity_names(path, entities: Sequence[str], kg: str = 'KG1',
+                      other: Collection[str] = ()) -> List[str]:
+    r"""Reads an ``entity<TAB>name`` file of one KG: the readable name of
+    each entity (a label or a translation; its tokens are the words split
+    on spaces and underscores).
+
+    Args:
+        path (str or os.PathLike): the file.
+        entities (Sequence[str]): the KG's entities (URIs), in node order.
+        kg (str): how error messages name the KG. (default: :obj:`'KG1'`)
+        other (Collection[str]): the other KG's entities: a file whose first
+            unknown entity is one of them is said to be of the wrong KG.
+            (default: :obj:`()`)
+
+    Returns:
+        List[str]: the name of each entity of ``entities``, NFC-normalised;
+        the empty string for an entity the file does not name.
+
+    Raises:
+        ValueError: on an entity not in the KG, an entity named twice, an
+            empty name, or any problem of the module docstring.
+    """
+    columns = ('entity', 'name')
+    rows, line, _ = _str_table(path, columns)
+    index = {entity: i for i, entity in enumerate(entities)}
+    names = [''] * len(entities)
+    first: dict = {}
+    for number, (entity, name) in zip(line.tolist(), rows):
+        i = index.get(entity)
+        if i is None:
+            where = (f"it is a {'KG2' if kg == 'KG1' else 'KG1'} entity: is this "
+                     f"the other KG's names file?" if entity in other
+                     else f"not in {kg}'s triples")
+            raise _error(path, number, f"unknown entity {_show(entity)} ({where})")
+        if entity in first:
+            raise _error(path, number, f"entity {_show(entity)} named twice "
+                                       f"(first on line {first[entity]})")
+        if not name.strip():
+            raise _error(path, number, f"empty name for {_show(entity)}")
+        first[entity] = number
+        names[i] = name
+    return names
 
 
 def concat_links(parts: Sequence[Records]) -> Union[Tensor, List[Tuple[str, str]]]:

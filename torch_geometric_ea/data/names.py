@@ -9,6 +9,7 @@ computed from the names alone, and compare names by shared character
 n-grams, so they carry most signal for pairs of KGs in one script.
 """
 import hashlib
+import logging
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -16,10 +17,19 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import SRC, TGT, entity_names
+from torch_geometric_ea.data.word_vectors import (
+    WordVectors,
+    glove_vectors,
+    name_tokens,
+    word_vector_features,
+)
 
 __all__ = ['transliterator', 'char_ngrams', 'hashed_ngram_features',
            'name_features', 'NGramNameEncoder', 'encode_names',
-           'token_bigram_features']
+           'token_bigram_features', 'HybridNameEncoder', 'name_source',
+           'default_name_encoder', 'names_info', 'project_columns']
+
+log = logging.getLogger(__name__)
 
 Transliterate = Union[bool, Callable[[str], str]]
 NameEncoder = Callable[[List[str]], object]
@@ -144,6 +154,11 @@ class NGramNameEncoder:
         return hashed_ngram_features((self.convert(n) for n in names),
                                      self.dim, self.ngram)
 
+    @property
+    def name(self) -> str:
+        r"""What the features are, e.g. ``'hashed-2-3-grams-300'``."""
+        return f'hashed-{self.ngram[0]}-{self.ngram[1]}-grams-{self.dim}'
+
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(dim={self.dim}, ngram={self.ngram})'
 
@@ -151,38 +166,79 @@ class NGramNameEncoder:
 def encode_names(data: HeteroData, encoder: Optional[NameEncoder] = None, *,
                  union: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     r"""Name vectors of both KGs of a pair, :math:`L_2`-normalised row by row
-    (names the encoder maps to zero vectors stay zero).
+    (names the encoder maps to zero vectors stay zero). The encoder sees the
+    names of both KGs in one call (KG1's first), so features with a
+    vocabulary (:func:`token_bigram_features`) share it.
 
-    The names are ``data[side].name`` where the pair has labels, else the
-    readable local names of the URIs (see
-    :func:`~torch_geometric_ea.data.entity_names`).
+    The names are ``data[side].name`` where the pair has them (translated
+    or from a names file, see :func:`name_source`), else the readable local
+    names of the URIs (see :func:`~torch_geometric_ea.data.entity_names`).
 
     Args:
         data (HeteroData): A KG pair.
         encoder (Callable, optional): Maps a list of names to a
             :math:`(\text{len(names)}, D)` tensor or array; the default is
-            :class:`NGramNameEncoder`. (default: :obj:`None`)
+            :func:`default_name_encoder`. (default: :obj:`None`)
         union (bool, optional): If set to :obj:`True`, returns one matrix in
             the node order of :func:`~torch_geometric_ea.data.to_union`.
             (default: :obj:`False`)
     """
-    encoder = encoder or NGramNameEncoder()
-    xs = []
-    for side in (SRC, TGT):
-        names = entity_names(data, side)
-        x = torch.as_tensor(encoder(names), dtype=torch.float)
-        if x.dim() != 2 or x.size(0) != len(names):
-            raise ValueError(f"the name encoder {encoder!r} returned shape "
-                             f"{tuple(x.shape)} for {len(names)} '{side}' "
-                             f"names; expected ({len(names)}, D)")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"the name encoder {encoder!r} returned "
-                             f"non-finite values for the '{side}' names")
-        xs.append(torch.nn.functional.normalize(x, dim=-1))
-    if xs[0].size(1) != xs[1].size(1):
-        raise ValueError(f"the name encoder gave {xs[0].size(1)} columns for "
-                         f"'src' and {xs[1].size(1)} for 'tgt'")
-    return torch.cat(xs) if union else (xs[0], xs[1])
+    encoder = encoder or default_name_encoder(data)
+    src, tgt = entity_names(data, SRC), entity_names(data, TGT)
+    x = torch.as_tensor(encoder(src + tgt), dtype=torch.float)
+    if x.dim() != 2 or x.size(0) != len(src) + len(tgt):
+        raise ValueError(f"the name encoder {encoder!r} returned shape "
+                         f"{tuple(x.shape)} for {len(src) + len(tgt)} names; "
+                         f"expected ({len(src) + len(tgt)}, D)")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"the name encoder {encoder!r} returned non-finite values")
+    x = torch.nn.functional.normalize(x, dim=-1)
+    return x if union else (x[:len(src)], x[len(src):])
+
+
+def name_source(data: HeteroData) -> str:
+    r"""Where the pair's names come from: ``'translated'`` (the published
+    machine translations of a benchmark), ``'file'`` (a user's names
+    files) or ``'uri'`` (the URIs' local names, when the pair has no
+    ``data[side].name``)."""
+    if 'name' not in data[SRC]:
+        return 'uri'
+    return getattr(data, 'name_source', None) or 'file'
+
+
+def names_info(data: HeteroData, encoder: NameEncoder) -> Dict[str, object]:
+    r"""What a run's names were, for its results: their :func:`name_source`,
+    the encoder (its ``name``, else its ``repr``), the number of entities
+    without a name, and the encoder's counts after its last call (its
+    ``stats``, e.g. tokens without a word vector)."""
+    empty = sum(not name.strip() for side in (SRC, TGT)
+                for name in entity_names(data, side))
+    return dict(source=name_source(data),
+                encoder=getattr(encoder, 'name', repr(encoder)),
+                entities_without_name=empty, **getattr(encoder, 'stats', {}))
+
+
+def project_columns(x: Tensor, dim: int, seed: int = 0) -> Tensor:
+    r"""``x`` :math:`(N, D)` with ``dim`` columns, for a model whose
+    input size is fixed: ``x`` itself when :math:`D` is ``dim``, else
+    :math:`\mathbf{X}\mathbf{G}` row-normalised, :math:`\mathbf{G}` a
+    :math:`(D, \text{dim})` standard Gaussian matrix drawn with ``seed``,
+    which keeps the rows' cosines up to :math:`O(1/\sqrt{\text{dim}})`
+    (Johnson-Lindenstrauss)."""
+    if x.size(1) == dim:
+        return x
+    generator = torch.Generator().manual_seed(seed)
+    gauss = torch.randn(x.size(1), dim, generator=generator).to(x)
+    return torch.nn.functional.normalize(x @ gauss, dim=1)
+
+
+def default_name_encoder(data: HeteroData, dim: int = 300) -> NameEncoder:
+    r"""The encoder of a pair's names: :class:`HybridNameEncoder` for
+    translated names or names from a file, :class:`NGramNameEncoder` with
+    ``dim`` columns for the URIs' local names."""
+    if name_source(data) == 'uri':
+        return NGramNameEncoder(dim)
+    return HybridNameEncoder()
 
 
 def name_features(data: HeteroData, dim: int = 300,
@@ -237,7 +293,7 @@ def token_bigram_features(names: Sequence[str]) -> Tensor:
     vocab: Dict[str, int] = {}
     rows, cols = [], []
     for i, name in enumerate(names):
-        for token in name.replace('_', ' ').lower().split():
+        for token in name_tokens(name):
             for p in range(len(token) - 1):
                 rows.append(i)
                 cols.append(vocab.setdefault(token[p:p + 2], len(vocab)))
@@ -246,3 +302,52 @@ def token_bigram_features(names: Sequence[str]) -> Tensor:
                        torch.tensor(cols, dtype=torch.long)),
                       torch.ones(len(rows)), accumulate=True)
     return torch.nn.functional.normalize(counts, dim=1)
+
+
+class HybridNameEncoder:
+    r"""The official hybrid name features (LightEA, Dual-AMN (Lit)): the
+    word view (:func:`~torch_geometric_ea.data.word_vectors.word_vector_features`)
+    and the character view (:func:`token_bigram_features`), each
+    L2-normalised, concatenated, :math:`[\mathbf{w}_i \,\|\, \hat{\mathbf{c}}_i]`
+    (so a name with both views has norm :math:`\sqrt 2` before
+    :func:`encode_names` normalises it).
+
+    After a call, :attr:`stats` holds the number of names without any
+    token, of tokens, and of tokens without a word vector.
+
+    Args:
+        words (WordVectors or bool, optional): The word vectors;
+            :obj:`True` for :func:`~torch_geometric_ea.data.word_vectors.glove_vectors`
+            when the ``names`` extra is installed (else the character view
+            alone, with a warning), :obj:`False` for the character view
+            alone. (default: :obj:`True`)
+    """
+    def __init__(self, words: Union[WordVectors, bool] = True):
+        if words is True:
+            try:
+                words = glove_vectors()
+            except ImportError as e:
+                log.warning("%s; names use the character-bigram view only", e)
+                words = None
+        self.words = words or None
+        self.stats: Dict[str, int] = {}
+
+    @property
+    def name(self) -> str:
+        r"""What the features are made of, e.g. ``'glove-6b-50d+bigrams'``."""
+        return (f'{self.words.name}+bigrams' if self.words else 'bigrams')
+
+    def __call__(self, names: Sequence[str]) -> Tensor:
+        r"""The :math:`(N, D + B)` hybrid features of ``names``
+        (:math:`(N, B)` without word vectors)."""
+        views = [token_bigram_features(names)]
+        self.stats = dict(names=len(names), names_without_tokens=sum(
+            not name_tokens(name) for name in names))
+        if self.words:
+            words, tokens, missing = word_vector_features(names, self.words)
+            views.insert(0, words)
+            self.stats.update(tokens=tokens, tokens_without_vector=missing)
+        return torch.cat(views, dim=1)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.name})'

@@ -11,7 +11,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.names import NGramNameEncoder, NameEncoder, encode_names
+from torch_geometric_ea.data.names import (
+    NameEncoder,
+    default_name_encoder,
+    encode_names,
+    names_info,
+)
 from torch_geometric_ea.metrics import (
     evaluate_alignment,
     evaluate_top_k,
@@ -68,8 +73,10 @@ class DualAMNConfig:
     structure similarity plus ``literal_weight`` times the entity names'
     similarity (:func:`~torch_geometric_ea.metrics.fuse_literal`), with
     names embedded by the run's name encoder (default
+    :func:`~torch_geometric_ea.data.names.default_name_encoder`: the hybrid
+    word + character-bigram features of translated names, or
     :class:`~torch_geometric_ea.data.NGramNameEncoder` with ``name_dim``
-    columns). The structure-only and the name-only metrics go to
+    columns for the URIs' names). The structure-only and the name-only metrics go to
     ``result.extra_metrics['structure']`` and ``['names']``.
 
     ``device`` is where the run's tensors live (:obj:`None`: CUDA when
@@ -219,7 +226,7 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         name_encoder (callable, optional): With ``config.literal``, maps a
             list of entity names to vectors (see
             :func:`~torch_geometric_ea.data.encode_names`); the default is
-            the offline :class:`~torch_geometric_ea.data.NGramNameEncoder`.
+            :func:`~torch_geometric_ea.data.names.default_name_encoder`.
     """
     cfg = config or DualAMNConfig()
     decodings = [name for name in cfg.decodings.split(',') if name]
@@ -266,9 +273,10 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
         num_proxies=cfg.num_proxies, dropout=cfg.dropout))
     names = None
     if cfg.literal:
-        names = encode_names(data, name_encoder or NGramNameEncoder(cfg.name_dim),
-                             union=True).to(device)
+        name_encoder = name_encoder or default_name_encoder(data, cfg.name_dim)
+        names = encode_names(data, name_encoder, union=True).to(device)
         result.extra_metrics['names'] = evaluate(names, eval_pairs)
+        names_used = names_info(data, name_encoder)
     timings['prepare'] = time.perf_counter() - t0
 
     pool_src, pool_tgt, protocol = bootstrap_pool(data, union.offset[0],
@@ -277,6 +285,8 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     result.protocol = dict(bootstrapping=protocol if rounds > 1 else None,
                            ranking=(f'cosine top-{cfg.eval_top_k}' if cfg.eval_top_k
                                     else 'csls') + ('+names' if cfg.literal else ''))
+    if cfg.literal:
+        result.protocol['names'] = names_used
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
     for round_ in range(rounds):
         epochs = cfg.epochs if round_ == 0 else cfg.semi_epochs

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.names import NGramNameEncoder, encode_names
+from torch_geometric_ea.data.names import default_name_encoder, encode_names, names_info
 from torch_geometric_ea.metrics.decoding import (
     sparse_sinkhorn,
     sparse_sinkhorn_ranks,
@@ -48,9 +48,11 @@ class LightEAConfig:
     for Dual-AMN: the test entities (``'transductive'``, the paper's) or
     every entity without a seed link (``'inductive'``). ``literal`` adds
     the official hybrid's name view: the entity name vectors
-    (:class:`~torch_geometric_ea.data.names.NGramNameEncoder`, ``name_dim``
-    columns) propagated in place of the random labels, computed once from
-    the first seeds and joined to every round's structure features.
+    (:func:`~torch_geometric_ea.data.names.default_name_encoder`: word +
+    character-bigram features of translated names, or hashed n-grams with
+    ``name_dim`` columns of the URIs' names) propagated in place of the
+    random labels, computed once from the first seeds and joined to every
+    round's structure features.
     ``projection`` picks the official Gaussian or the structured Kronecker
     projections (see :class:`~torch_geometric_ea.nn.LightEA`);
     ``chunk_size`` rows are scored at once; ``both_ways=False`` ranks
@@ -168,7 +170,9 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
         t = time.perf_counter()
         replay_names = dict(pairs=train_pairs.cpu(),
                             generator_state=generator.get_state())
-        labels = encode_names(data, NGramNameEncoder(cfg.name_dim), union=True)
+        name_encoder = default_name_encoder(data, cfg.name_dim)
+        labels = encode_names(data, name_encoder, union=True)
+        result.protocol['names'] = names_info(data, name_encoder)
         names = model(graph, train_pairs, generator, labels=labels.to(run.device))
         timings['features'] += time.perf_counter() - t
     for round_ in tqdm(range(cfg.iterations), desc='lightea', disable=not progress,

@@ -12,7 +12,12 @@ from torch.autograd.function import once_differentiable
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.names import name_features
+from torch_geometric_ea.data.names import (
+    default_name_encoder,
+    encode_names,
+    names_info,
+    project_columns,
+)
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
 from torch_geometric_ea.nn import RDGCN, rdgcn_dual_graph
 from torch_geometric_ea.nn.functional import eager_float_kernel
@@ -29,9 +34,13 @@ class RDGCNConfig:
     implementation's (``include/Config.py`` and ``main.py``).
 
     ``features`` picks the entity table's initialisation: ``'names'``
-    (hashed character n-grams of the entity names, see
-    :func:`~torch_geometric_ea.data.name_features`; the paper uses word
-    vectors of machine-translated names) or ``'learned'`` (random, structure
+    (the entity names by
+    :func:`~torch_geometric_ea.data.names.default_name_encoder`: word +
+    character-bigram features of translated names, projected to
+    ``channels`` columns by
+    :func:`~torch_geometric_ea.data.names.project_columns`, or hashed
+    n-grams of the URIs' names; the paper uses word vectors of the
+    translated names alone) or ``'learned'`` (random, structure
     only). ``negative_candidates``, when set, pre-selects that many
     candidates per seed entity by Euclidean distance (one matrix product)
     before the exact :math:`L_1` ranking; :obj:`None` ranks all entities by
@@ -236,8 +245,12 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
         union.edge_index, union.edge_type, union.num_nodes, union.num_relations))
     union, graph, device = run.union, run.graph, run.device
     train_pairs, test_pairs = run.train_pairs, run.test_pairs
-    x = (name_features(data, dim=cfg.channels, union=True).to(device)
-         if cfg.features == 'names' else None)
+    x, names_used = None, None
+    if cfg.features == 'names':
+        encoder = default_name_encoder(data, cfg.channels)
+        x = project_columns(encode_names(data, encoder, union=True), cfg.channels,
+                            cfg.seed).to(device)
+        names_used = names_info(data, encoder)
     init_args = dict(num_nodes=union.num_nodes, num_relations=union.num_relations,
                      channels=cfg.channels, alpha=cfg.alpha, beta=cfg.beta,
                      num_layers=cfg.num_layers)
@@ -245,6 +258,8 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     result = TrainResult(model, graph, metrics={}, init_args=init_args,
                          protocol=dict(bootstrapping=None, ranking='l1'))
+    if names_used:
+        result.protocol['names'] = names_used
     timings['prepare'] = time.perf_counter() - t0
 
     def evaluate(epochs_done: int, loss: Tensor):
