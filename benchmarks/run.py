@@ -189,11 +189,36 @@ def bootstrapping(record: Dict, variant: str) -> str:
     return record.get('config', {}).get('bootstrap', 'transductive')
 
 
-def label(entry: str, variant: str) -> str:
-    r"""``dual-amn``, ``dual-amn (semi)``, ``rdgcn (names)``, ..."""
-    base, _, sub = entry.partition(':')
+def names_used(record: Dict) -> Optional[Dict]:
+    r"""The names a run used (its ``protocol['names']``: source, encoder,
+    ...); for a run recorded before runs said so that used names (Dual-AMN
+    (Lit), RDGCN with name features), the URIs' local names by the offline
+    encoder; :obj:`None` for a run without names."""
+    found = record.get('protocol', {}).get('names')
+    if found:
+        return found
+    config = record.get('config', {})
+    if config.get('literal') or (record.get('model') == 'rdgcn'
+                                 and config.get('features') == 'names'):
+        return dict(source='uri', encoder='offline encoder')
+    return None
+
+
+def label(entry: str, variant: str, names: Optional[Dict] = None) -> str:
+    r"""``dual-amn``, ``dual-amn (semi)``, ``rdgcn (names; translated
+    names)``, ...: a run that used names says which (``names``, see
+    :func:`names_used`)."""
     if variant == 'names':
-        return 'names only (offline encoder)'
+        return f"names only ({names['source']}, {names['encoder']})"
+    text = _label(entry, variant)
+    if not names:
+        return text
+    return (text[:-1] + '; ' if text.endswith(')') else text + ' (') + \
+        f"{names['source']} names)"
+
+
+def _label(entry: str, variant: str) -> str:
+    base, _, sub = entry.partition(':')
     if variant == 'structure':
         return f'{base} (lit, structure only)'
     if variant == 'semi':
@@ -237,7 +262,8 @@ def table(records: List[Dict], command: str, phases: bool = False) -> str:
             paper = paper_hits1(r['entry'], r['run'], row['variant'])
             direction = paper_direction(r['entry'])
             ours = row['hits@1'] if direction == 'src->tgt' else row['hits@1 tgt->src']
-            cells = [label(r['entry'], row['variant']), r['run'], r['seed'],
+            cells = [label(r['entry'], row['variant'], names_used(r)), r['run'],
+                     r['seed'],
                      row.get('bootstrapping') or bootstrapping(r, row['variant'])]
             cells += [_cell(row[k], 3) for k in COLUMNS[:5]]
             cells += [_cell(paper, 3),
@@ -264,7 +290,8 @@ def plot(records: List[Dict], path: str) -> bool:
     bars = {}
     for r in records:
         for row in rows(r):
-            bars.setdefault(label(r['entry'], row['variant']), {})[r['run']] = (
+            bars.setdefault(label(r['entry'], row['variant'], names_used(r)),
+                            {})[r['run']] = (
                 row['hits@1'], row['train s'])
     runs = sorted({r['run'] for r in records})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

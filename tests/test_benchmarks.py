@@ -243,11 +243,23 @@ def test_literal_run_tabulates_each_channel_and_the_papers_lit_number():
                                           'tgt->src': metrics(0.74)}}
     lines = run.table([lit], '').splitlines()
     body = [line.split(' | ') for line in lines[4:]]
-    assert [b[0] for b in body] == ['| names only (offline encoder)',
-                                    '| dual-amn (lit, structure only)',
-                                    '| dual-amn (lit, basic)',
-                                    '| dual-amn (lit, semi)']
+    # A record from before runs said which names: the URIs', offline.
+    assert [b[0] for b in body] == ['| names only (uri, offline encoder)',
+                                    '| dual-amn (lit, structure only; uri names)',
+                                    '| dual-amn (lit, basic; uri names)',
+                                    '| dual-amn (lit, semi; uri names)']
     assert [b[4] for b in body] == ['0.880', '0.750', '0.900', '0.980']
     assert [b[9] for b in body] == ['-', '-', '-', '0.954']
     assert [b[3] for b in body] == ['-', 'transductive', '-', 'transductive']
     assert body[3][10] == '0.970 (tgt->src)'
+    lit['protocol'] = dict(bootstrapping='transductive', names=dict(
+        source='translated', encoder='glove-6b-50d+bigrams'))
+    body = [line.split(' | ') for line in run.table([lit], '').splitlines()[4:]]
+    assert [b[0] for b in body] == ['| names only (translated, glove-6b-50d+bigrams)',
+                                    '| dual-amn (lit, structure only; translated names)',
+                                    '| dual-amn (lit, basic; translated names)',
+                                    '| dual-amn (lit, semi; translated names)']
+    rdgcn = record('rdgcn:names', 'rdgcn', 'dbp15k/zh_en', 0.7)
+    rdgcn['config']['features'] = 'names'
+    assert run.table([rdgcn], '').splitlines()[4].startswith(
+        '| rdgcn (names; uri names) |')

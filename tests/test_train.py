@@ -276,7 +276,7 @@ def test_literal_variant_ranks_by_structure_plus_names():
 
     result = train_dual_amn(data, small_config(epochs=2, literal=True),
                             progress=False, name_encoder=one_hot_encoder)
-    assert calls == [data['src'].name, data['tgt'].name]  # once per KG
+    assert calls == [data['src'].name + data['tgt'].name]  # once, both KGs
     assert result.extra_metrics['names']['src->tgt']['hits@1'] == 1.0
     structure = result.extra_metrics['structure']['src->tgt']['hits@1']
     assert structure < 1.0 and result.metrics['src->tgt']['hits@1'] == 1.0
@@ -291,3 +291,6 @@ def test_cli_literal_is_a_dual_amn_option(tmp_path):
     out = json.loads((tmp_path / 'results.json').read_text())
     assert out['config']['literal'] and set(out['extra_metrics']) == {'names',
                                                                       'structure'}
+    # The synthetic pair has no names: the URIs' local names, hashed n-grams.
+    assert out['protocol']['names'] == dict(source='uri', encoder='hashed-2-3-grams-16',
+                                            entities_without_name=0)

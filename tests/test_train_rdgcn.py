@@ -62,6 +62,17 @@ def test_name_features_align_entities_with_equal_names():
     assert result.metrics['tgt->src']['hits@1'] > 0.9
     learned = train_rdgcn(data, small_config(epochs=10), progress=False)
     assert learned.metrics['src->tgt']['hits@1'] < 0.5
+    assert result.protocol['names']['source'] == 'uri'
+    # The same names as a names file: the hybrid features (several hundred
+    # bigram columns), projected to the model's 64 channels.
+    data['src'].name = [n.replace('_', ' ') for n in names]
+    data['tgt'].name = [u.rsplit('/', 1)[1].replace('_', ' ') for u in tgt_uri]
+    hybrid = train_rdgcn(data, small_config(features='names', epochs=10),
+                         progress=False)
+    assert hybrid.model.x_init.shape == (600, 64)
+    assert hybrid.protocol['names']['source'] == 'file'
+    assert hybrid.protocol['names']['encoder'].endswith('bigrams')
+    assert hybrid.metrics['src->tgt']['hits@1'] > 0.9
 
 
 def test_eval_every_records_rounds():

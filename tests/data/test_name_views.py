@@ -190,6 +190,10 @@ def test_align_cli_reads_names_files_and_stops_on_a_bad_one(tmp_path, capsys):
                         str(tmp_path / 'n2'), '--literal']) == 0
     err = capsys.readouterr().err
     assert '1 KG1 and 2 KG2 entities have no name' in err
+    from torch_geometric_ea.align import Aligner
+    kept = Aligner.load(str(tmp_path / 'out' / 'model.pt'))  # the pair it saved
+    assert name_source(kept.data) == 'file' and kept.data[SRC].name.count('') == 1
+    assert isinstance(default_name_encoder(kept.data), HybridNameEncoder)
 
 
 # ---- the benchmarks' translated names ----------------------------------------
