@@ -2,8 +2,10 @@ r"""How well name features align entities on their own: cosine Hits@1 / MRR
 on the test links (no training), per pair. By default the offline
 features of the URIs (:func:`~torch_geometric_ea.data.name_features`, and
 whether a transliteration package was used); with ``--translated`` the
-character-bigram view of the machine-translated names
-(:func:`~torch_geometric_ea.data.names.token_bigram_features`).
+machine-translated names by the hybrid encoder
+(:class:`~torch_geometric_ea.data.HybridNameEncoder`: word vectors and
+character bigrams) and by each view alone, with the tokens that have no
+word vector.
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/name_features.py
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/name_features.py --translated
@@ -12,8 +14,7 @@ import argparse
 
 from torch_geometric_ea.cli import load_pair
 from torch_geometric_ea.data import name_features
-from torch_geometric_ea.data.names import token_bigram_features, transliterator
-from torch_geometric_ea.data.translated import pair_names, translated_names
+from torch_geometric_ea.data.names import HybridNameEncoder, encode_names, transliterator
 from torch_geometric_ea.data.pair import LINK
 from torch_geometric_ea.metrics import evaluate_alignment
 
@@ -29,21 +30,29 @@ def main(argv=None):
                         help='bigrams of the machine-translated names')
     args = parser.parse_args(argv)
     print(f"transliteration: {transliterator()('Москва')!r} for 'Москва'")
-    print('| data | Hits@1 | Hits@10 | MRR |\n|---|---|---|---|')
+    print('| data | names | Hits@1 | Hits@10 | MRR |\n|---|---|---|---|---|')
     for run in args.runs:
         dataset, pair = run.split('/')
-        data = load_pair(dataset, pair, args.root, seed=0)
-        if args.translated:
-            names = translated_names(dataset, pair, f'{args.root}/names')
-            src, tgt = pair_names(data, names)
-            both = token_bigram_features(src + tgt)
-            x_src, x_tgt = both[:len(src)], both[len(src):]
-        else:
-            x_src, x_tgt = name_features(data, dim=args.dim)
+        names = 'translated' if args.translated else 'uri'
+        data = load_pair(dataset, pair, args.root, seed=0, names=names)
         test = data[LINK].edge_label_index[:, data[LINK].test_mask]
-        m = evaluate_alignment(x_src, x_tgt, test, csls_k=0)['src->tgt']
-        print(f"| {run} | {m['hits@1']:.3f} | {m['hits@10']:.3f} | {m['mrr']:.3f} |",
-              flush=True)
+        if args.translated:
+            hybrid = HybridNameEncoder()
+            views = {'hybrid': hybrid, 'bigrams': HybridNameEncoder(False),
+                     'words': lambda names: hybrid(names)[:, :hybrid.words.vectors.size(1)]}
+        else:
+            views = {'uri n-grams': None}
+        for view, encoder in views.items():
+            x_src, x_tgt = (encode_names(data, encoder) if encoder else
+                            name_features(data, dim=args.dim))
+            m = evaluate_alignment(x_src, x_tgt, test, csls_k=0)['src->tgt']
+            print(f"| {run} | {view} | {m['hits@1']:.3f} | {m['hits@10']:.3f} "
+                  f"| {m['mrr']:.3f} |", flush=True)
+        if args.translated:
+            stats = hybrid.stats
+            print(f"  {run}: {stats['tokens_without_vector']:,} of {stats['tokens']:,} "
+                  f"tokens without a word vector, {stats['names_without_tokens']:,} "
+                  f"of {stats['names']:,} entities without a name", flush=True)
 
 
 if __name__ == '__main__':
