@@ -14,7 +14,11 @@ import argparse
 
 from torch_geometric_ea.cli import load_pair
 from torch_geometric_ea.data import name_features
-from torch_geometric_ea.data.names import HybridNameEncoder, encode_names, transliterator
+from torch_geometric_ea.data.names import (
+    HybridNameEncoder,
+    encode_names,
+    transliterator,
+)
 from torch_geometric_ea.data.pair import LINK
 from torch_geometric_ea.metrics import evaluate_alignment
 
@@ -39,7 +43,7 @@ def main(argv=None):
         if args.translated:
             hybrid = HybridNameEncoder()
             views = {'hybrid': hybrid, 'bigrams': HybridNameEncoder(False),
-                     'words': lambda names: hybrid(names)[:, :hybrid.words.vectors.size(1)]}
+                     'words': lambda names: hybrid(names)[:, :50]}  # GloVe 50d
         else:
             views = {'uri n-grams': None}
         for view, encoder in views.items():

@@ -103,8 +103,8 @@ def test_hybrid_rows_have_norm_of_their_views(names):
 
 
 def test_project_columns_keeps_cosines_and_leaves_a_fit():
-    x = torch.nn.functional.normalize(torch.randn(50, 400,
-                                      generator=torch.Generator().manual_seed(1)), dim=1)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.nn.functional.normalize(torch.randn(50, 400, generator=generator), dim=1)
     assert project_columns(x, 400) is x
     y = project_columns(x, 300, seed=0)
     assert y.shape == (50, 300)
@@ -181,7 +181,8 @@ def test_align_cli_reads_names_files_and_stops_on_a_bad_one(tmp_path, capsys):
             str(tmp_path / 't2'), '--seeds', str(tmp_path / 'seeds'),
             '--out', str(tmp_path / 'out'), '--epochs', '1']
     with pytest.raises(SystemExit, match=r"n2:2: unknown entity 'Z'"):
-        main(base + ['--names1', str(tmp_path / 'n1'), '--names2', str(tmp_path / 'n2')])
+        main(base + ['--names1', str(tmp_path / 'n1'),
+                     '--names2', str(tmp_path / 'n2')])
     assert not (tmp_path / 'out').exists()  # stopped before any training
     with pytest.raises(SystemExit, match='give both --names1 and --names2'):
         main(base + ['--names1', str(tmp_path / 'n1')])
