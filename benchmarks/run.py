@@ -198,8 +198,8 @@ def names_used(record: Dict) -> Optional[Dict]:
     if found:
         return found
     config = record.get('config', {})
-    if config.get('literal') or (record.get('model') == 'rdgcn'
-                                 and config.get('features') == 'names'):
+    if config.get('literal') or record.get('entry') in ('rdgcn:names', 'dual-amn:lit') \
+            or (record.get('model') == 'rdgcn' and config.get('features') == 'names'):
         return dict(source='uri', encoder='offline encoder')
     return None
 
