@@ -82,7 +82,7 @@ def test_both_entry_points_set_the_process_up_the_same_way():
     if script is None:
         pytest.skip('the package is not installed with its console script')
     env = {k: v for k, v in __import__('os').environ.items()
-           if k != 'THP_MEM_ALLOC_ENABLE'}
+           if k not in ('THP_MEM_ALLOC_ENABLE', 'OMP_WAIT_POLICY')}
     runs = [subprocess.run(cmd + ARGS, capture_output=True, text=True, env=env,
                            timeout=300)
             for cmd in ([script], [sys.executable, '-m', 'torch_geometric_ea'])]
@@ -91,4 +91,8 @@ def test_both_entry_points_set_the_process_up_the_same_way():
     setups = [json.loads(run.stdout)['runtime'] for run in runs]
     assert setups[0] == setups[1]
     assert setups[0]['thp_mem_alloc'] == '1' and setups[0]['device'] == 'cpu'
+    assert setups[0]['omp_wait_policy'] == 'PASSIVE'  # fair on shared cores
+    chosen = subprocess.run([script] + ARGS, capture_output=True, text=True,
+                            env=dict(env, OMP_WAIT_POLICY='ACTIVE'), timeout=300)
+    assert json.loads(chosen.stdout)['runtime']['omp_wait_policy'] == 'ACTIVE'
     assert setups[0]['keeps_freed_memory'] is (sys.platform == 'linux')

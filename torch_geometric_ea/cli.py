@@ -34,7 +34,7 @@ from torch_geometric_ea.data import (
 )
 from torch_geometric_ea.data.names import name_source
 from torch_geometric_ea.data.pair import pair_fingerprint
-from torch_geometric_ea.runtime import keep_freed_memory
+from torch_geometric_ea.runtime import keep_freed_memory, usable_cpus
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
 from torch_geometric_ea.train.scale import (
     keeps_freed_memory,
@@ -144,7 +144,7 @@ def _train(args) -> int:
     config = build_config(args.model, args, data)
     _host_allocator(args, data)
     train_fn = MODELS[args.model][1]
-    torch.set_num_threads(args.threads or torch.get_num_threads())
+    torch.set_num_threads(args.threads or usable_cpus())
 
     def report(stage, info):
         if not args.json:
@@ -326,7 +326,7 @@ def _load(args, data):
 
 def _align(args) -> int:
     from torch_geometric_ea.align import Aligner
-    torch.set_num_threads(args.threads or torch.get_num_threads())
+    torch.set_num_threads(args.threads or usable_cpus())
     t = time.perf_counter()
     data = _pair_for(args)
     _host_allocator(args, data)
@@ -491,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--set', action='append', metavar='KEY=VALUE',
                        help="any field of the model's config, e.g. "
                        "--set channels=64 (repeatable)")
-    train.add_argument('--threads', type=int, help='torch threads')
+    train.add_argument('--threads', type=int, help='torch threads (default: the CPUs this process may use, affinity and cgroup quota)')
     _device_option(train)
     train.add_argument('--system-malloc', action='store_true',
                        help="leave glibc's allocator as it is (default: keep "
@@ -527,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                        'mutual best candidates, or one-to-one (hungarian)')
     align.add_argument('--out', required=True,
                        help='writes alignment.tsv, candidates.tsv (and model.pt)')
-    align.add_argument('--threads', type=int, help='torch threads')
+    align.add_argument('--threads', type=int, help='torch threads (default: the CPUs this process may use, affinity and cgroup quota)')
     align.set_defaults(func=_align)
 
     evaluate = sub.add_parser('evaluate', help="a saved model's Hits@k and MRR")
@@ -573,10 +573,12 @@ def _device_option(parser: argparse.ArgumentParser):
 
 
 def _runtime(args) -> dict:
-    r"""How the process was set up: device, threads and the host allocator
-    settings (the same through ``python -m`` and the installed script)."""
+    r"""How the process was set up: device, threads, the host allocator
+    settings and the OpenMP wait policy (the same through ``python -m`` and
+    the installed script)."""
     return dict(device=args.device, threads=torch.get_num_threads(),
                 thp_mem_alloc=os.environ.get('THP_MEM_ALLOC_ENABLE'),
+                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
                 keeps_freed_memory=getattr(args, 'keeps_freed_memory', False))
 
 

@@ -9,6 +9,12 @@ reads them once): transparent huge pages for large CPU tensors
 GPU is unaffected; the glibc setting that keeps freed memory
 (:func:`~torch_geometric_ea.runtime.keep_freed_memory`) is applied by the
 commands themselves, and only when they run on the CPU.
+
+It also has OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``,
+read once when torch loads its OpenMP runtime) unless the user set the
+policy: a spinning thread holds its core after each parallel region, so
+jobs sharing cores slowed each other down by 2.6-3.0x instead of the
+fair 2x (README, *Speed levers*).
 """
 import os
 
@@ -18,5 +24,6 @@ __all__ = ['main']
 def main() -> int:
     r"""Runs the command line in :data:`sys.argv`; returns its exit status."""
     os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     from torch_geometric_ea.cli import main as cli_main
     return cli_main()

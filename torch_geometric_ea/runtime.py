@@ -1,9 +1,13 @@
-r"""Process-wide settings that make CPU training faster."""
+r"""Process-wide settings that make CPU training faster and share a
+machine fairly."""
 import ctypes
 import ctypes.util
+import math
+import os
 import sys
+from typing import Optional
 
-__all__ = ['keep_freed_memory']
+__all__ = ['keep_freed_memory', 'usable_cpus', 'cgroup_cpu_limit']
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
@@ -27,3 +31,40 @@ def keep_freed_memory() -> bool:
             libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
     except (OSError, AttributeError):
         return False
+
+
+def cgroup_cpu_limit(root: str = '/sys/fs/cgroup') -> Optional[float]:
+    r"""The CPUs a cgroup quota allows this process (quota / period, as a
+    fraction), from cgroup v2's ``cpu.max`` or v1's
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``; :obj:`None` without a
+    quota."""
+    try:
+        with open(os.path.join(root, 'cpu.max')) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == 'max' else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(root, 'cpu', 'cpu.cfs_quota_us')) as f:
+            quota = int(f.read())
+        with open(os.path.join(root, 'cpu', 'cpu.cfs_period_us')) as f:
+            period = int(f.read())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus(root: str = '/sys/fs/cgroup') -> int:
+    r"""How many CPUs this process may use: the CPUs of its affinity mask
+    (``taskset``, a scheduler's CPU set), capped by a cgroup CPU quota
+    rounded up (:func:`cgroup_cpu_limit`), at least 1. The default thread
+    count of the commands: more threads than this only wait on each
+    other."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        count = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(root)
+    if limit is not None:
+        count = min(count, math.ceil(limit))
+    return max(count, 1)
