@@ -44,6 +44,8 @@ from torch_geometric_ea.train.scale import (
 
 __all__ = ['main', 'load_pair']
 
+THREADS_HELP = ('torch threads (default: the CPUs this process may use: its '
+                'affinity mask, capped by a cgroup CPU quota)')
 DATASETS = {'dbp15k': DBP15K, 'srprs': SRPRS, 'dwy100k': DWY100K,
             'openea': OpenEA}
 
@@ -491,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--set', action='append', metavar='KEY=VALUE',
                        help="any field of the model's config, e.g. "
                        "--set channels=64 (repeatable)")
-    train.add_argument('--threads', type=int, help='torch threads (default: the CPUs this process may use, affinity and cgroup quota)')
+    train.add_argument('--threads', type=int, help=THREADS_HELP)
     _device_option(train)
     train.add_argument('--system-malloc', action='store_true',
                        help="leave glibc's allocator as it is (default: keep "
@@ -527,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                        'mutual best candidates, or one-to-one (hungarian)')
     align.add_argument('--out', required=True,
                        help='writes alignment.tsv, candidates.tsv (and model.pt)')
-    align.add_argument('--threads', type=int, help='torch threads (default: the CPUs this process may use, affinity and cgroup quota)')
+    align.add_argument('--threads', type=int, help=THREADS_HELP)
     align.set_defaults(func=_align)
 
     evaluate = sub.add_parser('evaluate', help="a saved model's Hits@k and MRR")
