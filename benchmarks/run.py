@@ -150,7 +150,8 @@ def rows(record: Dict) -> List[Dict]:
                   history[0]['epochs']), ('semi', *final)]
     else:
         parts = [('', *final)]
-    if record['config'].get('literal'):  # Dual-AMN (Lit): each channel alone too
+    if 'structure' in record.get('extra_metrics', {}):  # Dual-AMN (Lit): each
+        # channel alone too (LightEA's name view has no such rows)
         extra = record['extra_metrics']
         lit = [('lit ' + v if v else 'lit', *rest) for v, *rest in parts]
         parts = [('names', extra['names'], 0.0, 0),

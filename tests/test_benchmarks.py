@@ -259,6 +259,12 @@ def test_literal_run_tabulates_each_channel_and_the_papers_lit_number():
                                     '| dual-amn (lit, structure only; translated names)',
                                     '| dual-amn (lit, basic; translated names)',
                                     '| dual-amn (lit, semi; translated names)']
+    lightea = record('lightea:names-iterative', 'lightea', 'dbp15k/zh_en', 0.95,
+                     literal=True)  # a name view without channel rows
+    lightea['protocol'] = lit['protocol']
+    (row,) = run.table([lightea], '').splitlines()[4:]
+    assert row.startswith('| lightea (names-iterative; translated names) |')
+    assert row.split(' | ')[9] == '0.952'
     rdgcn = record('rdgcn:names', 'rdgcn', 'dbp15k/zh_en', 0.7)
     rdgcn['config']['features'] = 'names'
     assert run.table([rdgcn], '').splitlines()[4].startswith(
