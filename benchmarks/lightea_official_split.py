@@ -43,13 +43,16 @@ def main(argv=None):
     parser.add_argument('--root', default='data')
     parser.add_argument('--iterations', type=int, default=1)
     parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE')
+    parser.add_argument('--names', choices=['translated', 'uri'], default='translated',
+                        help='the entity names of the name view (--set literal=true)')
     args = parser.parse_args(argv)
     settings = {}
     for item in args.set:
         key, _, value = item.partition('=')
         settings[key] = _parse_value(LightEAConfig, key, value)
     srprs = args.pair == 'srprs'
-    data = (SRPRS(args.root, 'en_fr') if srprs else DBP15K(args.root, args.pair))[0]
+    data = (SRPRS(args.root, 'en_fr', names=args.names) if srprs
+            else DBP15K(args.root, args.pair, names=args.names))[0]
     result = train_lightea(official_split(data, ref_first=srprs),
                            LightEAConfig(iterations=args.iterations, **settings),
                            progress=False)
