@@ -10,7 +10,8 @@ Each run's record (its ``results.json`` with the entry and pair) is kept
 in ``benchmarks/results/`` and committed, so the table outlives the
 machine that ran it; run folders with the checkpoints go to ``--out``.
 ``--reuse`` reads the records of runs made with the same options, so an
-interrupted table resumes where it stopped. ``--finished`` runs nothing
+interrupted table resumes where it stopped, and an interrupted run from
+its last checkpoint. ``--finished`` runs nothing
 and tabulates the requested records; ``--collect`` tabulates every record
 kept. A transcribed record (``"transcribed"``: where its figures come
 from) holds table rows whose run record was lost; it is tabulated and
@@ -45,14 +46,15 @@ RECORDS = osp.join(ROOT, 'benchmarks', 'results')
 RUNS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
 
 
-RUNTIME_OPTIONS = {'--out': 1, '--json': 0, '--threads': 1}
+RUNTIME_OPTIONS = {'--out': 1, '--json': 0, '--threads': 1, '--resume': 1,
+                   '--checkpoint-every': 1}
 
 
 def options(command: List[str]) -> Dict[str, List[str]]:
     r"""The options of a ``train`` command line that decide its result:
     each option's values in order (repeated ``--set`` values sorted), without
-    the output folder, ``--json`` and ``--threads``, the seed 0 made
-    explicit."""
+    the output folder, ``--json``, ``--threads`` and the checkpoint
+    options, the seed 0 made explicit."""
     out: Dict[str, List[str]] = {'--seed': ['0']}
     tokens = command[command.index('train') + 1:]
     i = 0
@@ -100,6 +102,8 @@ def run_one(entry: str, run: str, seed: int, extra: List[str], out_root: str,
         return kept
     if not run_missing:
         return kept if kept is not None and 'transcribed' in kept else None
+    if reuse and osp.exists(osp.join(out, 'checkpoint.pt')):  # an interrupted run
+        cmd += ['--resume', out]
     print('$', ' '.join(['python'] + cmd[1:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     with open(osp.join(out, 'results.json')) as f:

@@ -135,6 +135,22 @@ def test_reuse_reads_only_runs_with_the_same_options(tmp_path, monkeypatch):
     assert len(calls) == 3  # --finished: never run
 
 
+def test_reuse_resumes_an_interrupted_run(tmp_path, monkeypatch):
+    run = load('run')
+    calls = fake_train(monkeypatch, run, tmp_path,
+                       record('gcn-align', 'gcn-align', 'srprs/en_fr', 0.3))
+    root = tmp_path / 'harness'
+    folder = root / 'gcn-align_srprs_en_fr_seed0'
+    folder.mkdir(parents=True)
+    (folder / 'checkpoint.pt').write_bytes(b'')
+    run.run_one('gcn-align', 'srprs/en_fr', 0, [], str(root), False, False)
+    assert '--resume' not in calls[-1]  # without --reuse: a fresh run
+    run.run_one('gcn-align', 'srprs/en_fr', 0, ['--set', 'epochs=5'], str(root), True,
+                False)
+    assert calls[-1][-2:] == ['--resume', str(folder)]
+    assert '--resume' not in run.options(calls[-1])  # the same run's record
+
+
 def test_synthetic_runs_pass_their_size(tmp_path, monkeypatch):
     run = load('run')
     calls = fake_train(monkeypatch, run, tmp_path,

@@ -244,13 +244,15 @@ class Aligner:
     def fit(cls, data: HeteroData, model: str = 'dual-amn', config=None, *,
             progress: bool = True, callback: Optional[Callable] = None,
             name_encoder: Optional[NameEncoder] = None,
-            device: Optional[str] = None) -> 'Aligner':
+            device: Optional[str] = None, checkpoints=None) -> 'Aligner':
         r"""Trains ``model`` (default config: the paper's) on the pair's
         training (seed) links, on ``device`` when given (else the config's:
         CUDA when available, else the CPU). Bootstrapping rounds are always
         inductive here (every entity without a seed link may be paired): a
         user's own KGs have no test entities to pool, and links given for
-        evaluation must not steer training."""
+        evaluation must not steer training. ``checkpoints``
+        (:class:`~torch_geometric_ea.train.checkpoint.Checkpoints`) writes
+        checkpoints while training, or resumes from one."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
         config_cls, train = MODELS[model]
@@ -260,7 +262,8 @@ class Aligner:
         if hasattr(config, 'bootstrap'):  # never pool the links it evaluates on
             config = replace(config, bootstrap='inductive')
         kwargs = dict(name_encoder=name_encoder) if model == 'dual-amn' else {}
-        result = train(data, config, progress=progress, callback=callback, **kwargs)
+        result = train(data, config, progress=progress, callback=callback,
+                       checkpoints=checkpoints, **kwargs)
         return cls(model, result.model, result.graph, data, config,
                    result.init_args, name_encoder, result.metrics, result.replay)
 

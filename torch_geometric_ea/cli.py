@@ -16,8 +16,11 @@ import math
 import os
 import os.path as osp
 import platform
+import shlex
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from typing import Any, List, Optional
 
@@ -36,6 +39,12 @@ from torch_geometric_ea.data.names import name_source
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.runtime import keep_freed_memory, usable_cpus
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
+from torch_geometric_ea.train.checkpoint import (
+    CheckpointError,
+    Checkpoints,
+    Interrupted,
+    stop_on_signals,
+)
 from torch_geometric_ea.train.scale import (
     keeps_freed_memory,
     num_entities,
@@ -158,17 +167,24 @@ def _train(args) -> int:
 
     rank = _init_distributed(args.model, config)
     report = report if rank == 0 else (lambda stage, info: None)
-    result = train_fn(data, config, progress=not args.json and rank == 0,
-                      callback=report)
+    checkpoints = _checkpoints(args, rank)
+    with _interruptible(checkpoints):
+        result = train_fn(data, config, progress=not args.json and rank == 0,
+                          callback=report, checkpoints=checkpoints)
     if rank > 0:  # rank 0 writes and prints the (identical) results
         torch.distributed.destroy_process_group()
         return 0
     timings = dict(load=load_time, **result.timings)
+    resumed = None
+    if checkpoints is not None and checkpoints.resumes:
+        timings['total'] += checkpoints.earlier_seconds
+        resumed = dict(times=checkpoints.resumes,
+                       seconds_before=checkpoints.earlier_seconds)
     out = dict(
         model=args.model, dataset=args.dataset, pair=args.pair, seed=args.seed,
-        **result.metrics, protocol=result.protocol,
+        finished=True, **result.metrics, protocol=result.protocol,
         extra_metrics=result.extra_metrics,
-        timings=timings, peak_memory_gib=peak_memory_gib(),
+        timings=timings, resumed=resumed, peak_memory_gib=peak_memory_gib(),
         history=result.history, new_pairs_per_round=result.num_new_pairs,
         config=asdict(config), scale_settings=args.scale_settings,
         command=' '.join(sys.argv),
@@ -183,6 +199,7 @@ def _train(args) -> int:
                         pair_fingerprint=pair_fingerprint(data),
                         name_source=name_source(data)),
                    osp.join(args.out, 'model.pt'))
+        _finish_checkpoints(checkpoints)
     if args.json:
         print(_dumps(out))
     else:
@@ -195,6 +212,82 @@ def _train(args) -> int:
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return 0
+
+
+def _checkpoints(args, rank: int = 0, results: bool = True) -> Optional[Checkpoints]:
+    r"""The run's checkpoints in its output folder (``--resume DIR`` is
+    also the output folder), or :obj:`None` without one or under
+    ``torchrun``. With ``results``, a fresh run's ``results.json`` says
+    ``"finished": false`` until it ends, so a killed run never leaves one
+    that looks done."""
+    out = args.out
+    if args.resume:
+        if out and osp.abspath(out) != osp.abspath(args.resume):
+            raise SystemExit(f"error: --resume {args.resume} continues in that "
+                             f"folder; drop --out {out} or give the same folder")
+        out = args.out = args.resume
+    if not out or rank > 0 or int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        if args.resume:
+            raise SystemExit("error: --resume needs one process (not torchrun)")
+        return None
+    checkpoints = Checkpoints(out, every=args.checkpoint_every, resume=bool(args.resume))
+    if args.resume and not osp.exists(checkpoints.path) and _finished(out):
+        raise SystemExit(f"error: {out}: that run finished (its results are there); "
+                         f"nothing to resume")
+    if results and not args.resume:
+        os.makedirs(out, exist_ok=True)
+        with open(osp.join(out, 'results.json'), 'w') as f:
+            f.write(_dumps(dict(finished=False, command=_command()), indent=2))
+    return checkpoints
+
+
+def _finished(out: str) -> bool:
+    r"""Whether ``out`` holds the model of a finished run."""
+    try:
+        with open(osp.join(out, 'results.json')) as f:
+            return json.load(f).get('finished', True) is True
+    except (OSError, ValueError):
+        return osp.exists(osp.join(out, 'model.pt'))
+
+
+def _command(resume: Optional[str] = None) -> str:
+    r"""This command line as one can type it again, with ``--resume``
+    when given."""
+    argv = list(sys.argv[1:])
+    if resume and '--resume' not in argv:
+        argv += ['--resume', resume]
+    return ' '.join(['python -m torch_geometric_ea'] + [shlex.quote(a) for a in argv])
+
+
+@contextmanager
+def _interruptible(checkpoints: Optional[Checkpoints], results: bool = True):
+    r"""Runs the body with SIGINT and SIGTERM asking for a checkpoint and a
+    stop; a checkpoint that cannot be resumed ends the command with its
+    line, and a stop ends it with status 128 + the signal and the command
+    that resumes (also in ``results.json`` with ``results``)."""
+    if checkpoints is None:
+        yield
+        return
+    try:
+        with stop_on_signals(checkpoints):
+            yield
+    except CheckpointError as e:
+        raise SystemExit(f'error: {e}')
+    except Interrupted as e:
+        out = osp.dirname(e.path)
+        with open(osp.join(out, 'results.json') if results else os.devnull, 'w') as f:
+            f.write(_dumps(dict(finished=False, stopped_at=e.position,
+                                checkpoint=e.path, resume=_command(out)), indent=2))
+        print(f"stopped ({signal.Signals(e.signum).name}) at {e.position}; checkpoint "
+              f"{e.path}\nresume with: {_command(out)}", file=sys.stderr)
+        raise SystemExit(128 + e.signum)
+
+
+def _finish_checkpoints(checkpoints: Optional[Checkpoints]):
+    r"""Deletes a finished run's checkpoint: ``model.pt`` and
+    ``results.json`` are its outcome."""
+    if checkpoints is not None and osp.exists(checkpoints.path):
+        os.remove(checkpoints.path)
 
 
 def _json_safe(value):
@@ -328,6 +421,11 @@ def _load(args, data):
 
 def _align(args) -> int:
     from torch_geometric_ea.align import Aligner
+    if not (args.out or args.resume):
+        raise SystemExit("error: give --out (the folder for the alignment)")
+    if args.resume and args.checkpoint:
+        raise SystemExit("error: --resume continues training; --checkpoint "
+                         "predicts with a finished model: give one of them")
     torch.set_num_threads(args.threads or usable_cpus())
     t = time.perf_counter()
     data = _pair_for(args)
@@ -338,9 +436,13 @@ def _align(args) -> int:
         if data is None:
             raise SystemExit("give --triples1, --triples2 and --seeds to train, "
                              "or --checkpoint to reuse a saved model")
-        aligner = Aligner.fit(data, args.model, build_config(args.model, args, data),
-                              progress=not args.json)
+        config = build_config(args.model, args, data)
+        checkpoints = _checkpoints(args, results=False)
+        with _interruptible(checkpoints, results=False):
+            aligner = Aligner.fit(data, args.model, config, progress=not args.json,
+                                  checkpoints=checkpoints)
         aligner.save(osp.join(args.out, 'model.pt'))
+        _finish_checkpoints(checkpoints)
     candidates = aligner.candidates(args.k, decoder=args.decoder,
                                     progress=not args.json)
     os.makedirs(args.out, exist_ok=True)
@@ -498,7 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--system-malloc', action='store_true',
                        help="leave glibc's allocator as it is (default: keep "
                        "freed memory, which is faster)")
-    train.add_argument('--out', help='write results.json and model.pt here')
+    train.add_argument('--out', help='write results.json and model.pt here '
+                       '(and checkpoints while it runs)')
+    _checkpoint_options(train)
     train.add_argument('--json', action='store_true',
                        help='print the results as JSON, no progress bars')
     train.set_defaults(func=_train)
@@ -527,8 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=['greedy', 'mutual', 'hungarian'],
                        help='predicted partner: best candidate (greedy), only '
                        'mutual best candidates, or one-to-one (hungarian)')
-    align.add_argument('--out', required=True,
-                       help='writes alignment.tsv, candidates.tsv (and model.pt)')
+    align.add_argument('--out', help='writes alignment.tsv, candidates.tsv (and '
+                       'model.pt; checkpoints while it trains)')
+    _checkpoint_options(align)
     align.add_argument('--threads', type=int, help=THREADS_HELP)
     align.set_defaults(func=_align)
 
@@ -566,6 +671,16 @@ def _pair_options(parser: argparse.ArgumentParser, checkpoint_required: bool = F
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object, no progress bars')
     _device_option(parser)
+
+
+def _checkpoint_options(parser: argparse.ArgumentParser):
+    parser.add_argument('--checkpoint-every', type=int, metavar='EPOCHS',
+                        help='write a checkpoint to --out every that many epochs '
+                        '(default: at the first epoch end 5 minutes after the '
+                        'last; 0: only when stopped by SIGINT or SIGTERM)')
+    parser.add_argument('--resume', metavar='DIR',
+                        help="continue the run whose checkpoint is in DIR (give "
+                        "the run's own options again; DIR is the output folder)")
 
 
 def _device_option(parser: argparse.ArgumentParser):

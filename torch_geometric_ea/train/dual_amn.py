@@ -32,6 +32,11 @@ from torch_geometric_ea.train.common import (
     prepare_run,
     process_group,
 )
+from torch_geometric_ea.train.checkpoint import (
+    Checkpoints,
+    random_state,
+    set_random_state,
+)
 
 __all__ = ['DualAMNConfig', 'train_dual_amn']
 
@@ -199,8 +204,8 @@ def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
                    progress: bool = True,
                    callback: Optional[Callable[[str, Dict], None]] = None,
-                   name_encoder: Optional[NameEncoder] = None
-                   ) -> TrainResult:
+                   name_encoder: Optional[NameEncoder] = None,
+                   checkpoints: Optional[Checkpoints] = None) -> TrainResult:
     r"""Trains Dual-AMN on a KG pair with its train links, evaluates on its
     test links with CSLS, and with ``config.semi`` runs the bootstrapping
     rounds: embed, pair the still-unaligned entities of the pool that are
@@ -227,6 +232,9 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             list of entity names to vectors (see
             :func:`~torch_geometric_ea.data.encode_names`); the default is
             :func:`~torch_geometric_ea.data.names.default_name_encoder`.
+        checkpoints (Checkpoints, optional): Write checkpoints (and stop
+            on request) there, or resume from its checkpoint (see
+            :mod:`~torch_geometric_ea.train.checkpoint`); one process only.
     """
     cfg = config or DualAMNConfig()
     decodings = [name for name in cfg.decodings.split(',') if name]
@@ -288,40 +296,81 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     if cfg.literal:
         result.protocol['names'] = names_used
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
-    for round_ in range(rounds):
+    # Where the run stands: the next round, epoch and batch, the epoch's
+    # order and loss so far; a checkpoint holds it with the tensors.
+    at = dict(round=0, epoch=0, start=0, perm=None, total=0.0, losses=[],
+              nearest=None)
+    saved = checkpoints.start('dual-amn', data, cfg) if checkpoints else None
+    if saved is not None:
+        model.load_state_dict(saved['model'])
+        optimizer.load_state_dict(saved['optimizer'])
+        set_random_state(saved['random'])
+        at = saved['at']
+        train_pairs, pool_src, pool_tgt = (saved[k].to(device) for k in (
+            'train_pairs', 'pool_src', 'pool_tgt'))
+        for key in ('history', 'num_new_pairs', 'new_pairs'):
+            setattr(result, key, saved[key])
+        timings.update(saved['timings'], prepare=timings['prepare'])
+
+    def state() -> Dict:
+        return dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                    random=random_state(), at=dict(at), train_pairs=train_pairs,
+                    pool_src=pool_src, pool_tgt=pool_tgt, history=result.history,
+                    num_new_pairs=result.num_new_pairs, new_pairs=result.new_pairs,
+                    timings=dict(timings))
+
+    def where() -> str:
+        return (f"round {at['round']}, epoch {at['epoch']}, batch "
+                f"{-(-at['start'] // cfg.batch_size)}")
+
+    for round_ in range(at['round'], rounds):
         epochs = cfg.epochs if round_ == 0 else cfg.semi_epochs
         t = time.perf_counter()
         model.train()
-        bar = tqdm(range(epochs), desc=f'round {round_}', disable=not progress,
-                   leave=False)
-        losses, nearest = [], None
+        bar = tqdm(range(at['epoch'], epochs), desc=f'round {round_}',
+                   disable=not progress, leave=False)
         for epoch in bar:
-            if cfg.candidates == 'hard' and epoch % cfg.hard_every == 0:
-                t_hard = time.perf_counter()
-                nearest = _nearest(result.embed(), train_pairs.unique(),
-                                   cfg.hard_candidates)
-                timings['hard_candidates'] = (timings.get('hard_candidates', 0.0)
-                                              + time.perf_counter() - t_hard)
-            perm = torch.randperm(train_pairs.size(1)).to(device)
-            total = 0.0
-            for start in range(0, perm.numel(), cfg.batch_size):
+            if at['perm'] is None:  # a new epoch (else resumed inside one)
+                if cfg.candidates == 'hard' and epoch % cfg.hard_every == 0:
+                    t_hard = time.perf_counter()
+                    at['nearest'] = _nearest(result.embed(), train_pairs.unique(),
+                                             cfg.hard_candidates)
+                    timings['hard_candidates'] = (timings.get('hard_candidates', 0.0)
+                                                  + time.perf_counter() - t_hard)
+                at.update(perm=torch.randperm(train_pairs.size(1)).to(device),
+                          start=0, total=0.0)
+            perm = at['perm']
+            for start in range(at['start'], perm.numel(), cfg.batch_size):
                 batch = train_pairs[:, perm[start:start + cfg.batch_size]]
                 candidates = _batch_candidates(cfg, batch, union.num_nodes,
-                                               nearest)
+                                               at['nearest'])
                 optimizer.zero_grad()
                 loss = _batch_loss(encoder, graph, loss_fn, batch,
                                    union.node_type, rank, world, candidates)
                 loss.backward()
                 optimizer.step()
-                total += loss.detach()
-            epoch_loss = total / -(-perm.numel() // cfg.batch_size)
+                at.update(start=start + cfg.batch_size,
+                          total=at['total'] + loss.detach())
+                if checkpoints and world == 1:
+                    timings['train'] += time.perf_counter() - t
+                    checkpoints.step(state, where())
+                    t = time.perf_counter()
+            epoch_loss = at['total'] / -(-perm.numel() // cfg.batch_size)
             if world > 1:  # the mean of the ranks' shares is the batch loss
                 torch.distributed.all_reduce(epoch_loss)
                 epoch_loss /= world
-            losses.append(float(epoch_loss))
-            bar.set_postfix(loss=f'{losses[-1]:.3f}')
+            at['losses'].append(float(epoch_loss))
+            bar.set_postfix(loss=f"{at['losses'][-1]:.3f}")
+            at.update(epoch=epoch + 1, perm=None, start=0, total=0.0)
+            if checkpoints and world == 1:
+                timings['train'] += time.perf_counter() - t
+                checkpoints.epoch_end(state, where())
+                t = time.perf_counter()
+        losses = at['losses']
         train_seconds = time.perf_counter() - t
         timings['train'] += train_seconds
+        train_seconds = timings['train'] - sum(h['train_seconds']
+                                               for h in result.history)
 
         t = time.perf_counter()
         # Only the rows evaluation and bootstrapping read: on large pairs
@@ -363,6 +412,9 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
             result.num_new_pairs.append(new.size(1))
             result.new_pairs.append(new.cpu())
             timings['bootstrap'] += time.perf_counter() - t
+        at.update(round=round_ + 1, epoch=0, losses=[], nearest=None)
+        if checkpoints and world == 1 and round_ + 1 < rounds:
+            checkpoints.step(state, where())  # a stop asked while evaluating
 
     t = time.perf_counter()
     for name in decodings:
@@ -374,4 +426,3 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     timings['total'] = time.perf_counter() - t0
     result.timings = timings
     return result
-

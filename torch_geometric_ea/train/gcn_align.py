@@ -18,6 +18,11 @@ from torch_geometric_ea.nn import (
     gcn_align_adjacency,
     uniform_negatives,
 )
+from torch_geometric_ea.train.checkpoint import (
+    Checkpoints,
+    random_state,
+    set_random_state,
+)
 from torch_geometric_ea.train.common import TrainResult, prepare_run
 
 __all__ = ['GCNAlignConfig', 'train_gcn_align']
@@ -69,8 +74,8 @@ def _union_features(data: HeteroData) -> Optional[Tensor]:
 
 def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
                     progress: bool = True,
-                    callback: Optional[Callable[[str, Dict], None]] = None
-                    ) -> TrainResult:
+                    callback: Optional[Callable[[str, Dict], None]] = None,
+                    checkpoints: Optional[Checkpoints] = None) -> TrainResult:
     r"""Trains GCN-Align on a KG pair with its train links and evaluates on
     its test links by :math:`L_1` distance (the paper's evaluation), with
     CSLS over cosine similarity as an extra evaluation
@@ -90,6 +95,9 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
         progress (bool, optional): Show a progress bar. (default: :obj:`True`)
         callback (callable, optional): Called as ``callback(stage, info)``
             after each evaluation with its metrics.
+        checkpoints (Checkpoints, optional): Write checkpoints (and stop
+            on request) there, or resume from its checkpoint (see
+            :mod:`~torch_geometric_ea.train.checkpoint`).
     """
     cfg = config or GCNAlignConfig()
     if cfg.resample_every < 1:
@@ -125,13 +133,29 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
     timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
     every = cfg.eval_every if cfg.eval_every > 0 else max(cfg.epochs, 1)
     stops = sorted(set(range(every, cfg.epochs, every)) | {cfg.epochs})
-    bar = tqdm(total=cfg.epochs, disable=not progress, leave=False)
-    epoch, loss = 0, torch.zeros((), device=device)
-    for round_, stop in enumerate(stops):
+    epoch, loss, negatives = 0, torch.zeros((), device=device), None
+    saved = checkpoints.start('gcn-align', data, cfg) if checkpoints else None
+    if saved is not None:
+        model.load_state_dict(saved['model'])
+        optimizer.load_state_dict(saved['optimizer'])
+        set_random_state(saved['random'])
+        generator.set_state(saved['generator'])
+        epoch, loss, negatives = saved['epoch'], saved['loss'], saved['negatives']
+        result.history = saved['history']
+        timings.update(saved['timings'], prepare=timings['prepare'])
+
+    def state() -> Dict:
+        return dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                    random=random_state(), generator=generator.get_state(),
+                    epoch=epoch, loss=loss.detach(), negatives=negatives,
+                    history=result.history, timings=dict(timings))
+
+    bar = tqdm(initial=epoch, total=cfg.epochs, disable=not progress, leave=False)
+    for round_ in range(len(result.history), len(stops)):
         t = time.perf_counter()
         model.train()
-        start = epoch
-        for epoch in range(start, stop):
+        stop = stops[round_]
+        while epoch < stop:
             if epoch % cfg.resample_every == 0:
                 negatives = uniform_negatives(train_pairs, cfg.num_negatives,
                                               union.num_nodes, generator)
@@ -142,23 +166,30 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
                 loss = loss + loss_fn(h_a, train_pairs, negatives)
             loss.backward()
             optimizer.step()
+            epoch += 1
             bar.update()
             bar.set_postfix(loss=f'{loss.item():.4f}', refresh=False)
-        epoch = stop
+            if checkpoints:
+                timings['train'] += time.perf_counter() - t
+                checkpoints.epoch_end(state, f'epoch {epoch}')
+                t = time.perf_counter()
         train_seconds = time.perf_counter() - t
         timings['train'] += train_seconds
+        train_seconds = timings['train'] - sum(h['train_seconds']
+                                               for h in result.history)
 
         t = time.perf_counter()
         emb = result.embed()
         metrics = evaluate_alignment_distance(emb, emb, test_pairs, p=1)
         timings['evaluate'] += time.perf_counter() - t
-        info = dict(round=round_, epochs=stop - start, loss=loss.item(),
-                    train_pairs=train_pairs.size(1), train_seconds=train_seconds,
-                    **metrics)
+        info = dict(round=round_, epochs=stop - stops[round_ - 1] if round_ else stop,
+                    loss=loss.item(), train_pairs=train_pairs.size(1),
+                    train_seconds=train_seconds, **metrics)
         result.history.append(info)
         if callback is not None:
             callback('round', info)
     bar.close()
+    emb = result.embed()
 
     t = time.perf_counter()
     result.extra_metrics['csls'] = evaluate_alignment(emb, emb, test_pairs,

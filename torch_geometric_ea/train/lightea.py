@@ -24,6 +24,7 @@ from torch_geometric_ea.metrics.ranking import (
     no_links_metrics,
 )
 from torch_geometric_ea.nn.models.lightea import LightEA, lightea_graph
+from torch_geometric_ea.train.checkpoint import Checkpoints
 from torch_geometric_ea.train.common import (
     TrainResult,
     bootstrap_pool,
@@ -126,8 +127,8 @@ def confident_pairs(x: Tensor, pool_src: Tensor, pool_tgt: Tensor,
 
 def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
                   progress: bool = True,
-                  callback: Optional[Callable[[str, Dict], None]] = None
-                  ) -> TrainResult:
+                  callback: Optional[Callable[[str, Dict], None]] = None,
+                  checkpoints: Optional[Checkpoints] = None) -> TrainResult:
     r"""Runs LightEA on a KG pair: features from the seed links (no
     training), evaluated on the test links with sparse Sinkhorn
     (:func:`evaluate_sparse_sinkhorn`); with ``config.iterations`` above 1,
@@ -141,6 +142,9 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
         progress (bool, optional): Show a progress bar. (default: :obj:`True`)
         callback (callable, optional): Called as ``callback('round', info)``
             after each round with its metrics.
+        checkpoints (Checkpoints, optional): Write a checkpoint between
+            rounds (and stop on request), or resume from its checkpoint
+            (see :mod:`~torch_geometric_ea.train.checkpoint`).
     """
     cfg = config or LightEAConfig()
     check_bootstrap(cfg.bootstrap)
@@ -175,8 +179,23 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
         result.protocol['names'] = names_info(data, name_encoder)
         names = model(graph, train_pairs, generator, labels=labels.to(run.device))
         timings['features'] += time.perf_counter() - t
-    for round_ in tqdm(range(cfg.iterations), desc='lightea', disable=not progress,
-                       leave=False):
+    saved = checkpoints.start('lightea', data, cfg) if checkpoints else None
+    if saved is not None:  # the name view above is recomputed as it was
+        generator.set_state(saved['generator'])
+        train_pairs, pool_src, pool_tgt = (saved[k].to(run.device) for k in (
+            'train_pairs', 'pool_src', 'pool_tgt'))
+        for key in ('history', 'num_new_pairs', 'new_pairs'):
+            setattr(result, key, saved[key])
+        timings.update(saved['timings'], prepare=timings['prepare'])
+
+    def state() -> Dict:
+        return dict(generator=generator.get_state(), train_pairs=train_pairs,
+                    pool_src=pool_src, pool_tgt=pool_tgt, history=result.history,
+                    num_new_pairs=result.num_new_pairs, new_pairs=result.new_pairs,
+                    timings=dict(timings))
+
+    for round_ in tqdm(range(len(result.history), cfg.iterations), desc='lightea',
+                       disable=not progress, leave=False):
         t = time.perf_counter()
         replay = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
         x = model(graph, train_pairs, generator)
@@ -201,6 +220,8 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
             result.num_new_pairs.append(new.size(1))
             result.new_pairs.append(new.cpu())
             timings['bootstrap'] += time.perf_counter() - t
+        if checkpoints and round_ + 1 < cfg.iterations:
+            checkpoints.epoch_end(state, f'round {round_ + 1}')
     result.features, result.replay = x, replay
     result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
     timings['total'] = time.perf_counter() - t0

@@ -21,6 +21,11 @@ from torch_geometric_ea.data.names import (
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
 from torch_geometric_ea.nn import RDGCN, rdgcn_dual_graph
 from torch_geometric_ea.nn.functional import eager_float_kernel
+from torch_geometric_ea.train.checkpoint import (
+    Checkpoints,
+    random_state,
+    set_random_state,
+)
 from torch_geometric_ea.train.common import TrainResult, prepare_run
 
 __all__ = ['RDGCNConfig', 'train_rdgcn', 'l1_nearest', 'chunked_margin_l1_loss']
@@ -216,8 +221,8 @@ def chunked_margin_l1_loss(x: Tensor, pairs: Tensor, negatives: Tensor,
 
 def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
                 progress: bool = True,
-                callback: Optional[Callable[[str, Dict], None]] = None
-                ) -> TrainResult:
+                callback: Optional[Callable[[str, Dict], None]] = None,
+                checkpoints: Optional[Checkpoints] = None) -> TrainResult:
     r"""Trains RDGCN on a KG pair with its train links and evaluates on its
     test links as the official code does, by :math:`L_1` distance between
     test entities (``result.metrics``), and also by CSLS on the normalised
@@ -234,6 +239,9 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
         progress (bool, optional): Show a progress bar. (default: :obj:`True`)
         callback (callable, optional): Called as ``callback('round', info)``
             after the evaluation with its metrics.
+        checkpoints (Checkpoints, optional): Write checkpoints (and stop
+            on request) there, or resume from its checkpoint (see
+            :mod:`~torch_geometric_ea.train.checkpoint`).
     """
     cfg = config or RDGCNConfig()
     if cfg.features not in FEATURES:
@@ -284,8 +292,25 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
     timings['bootstrap'] = 0.0
     k = min(cfg.num_negatives, union.num_nodes)
     negatives, loss = None, torch.tensor(float('nan'), device=device)
+    epoch = 0
+    saved = checkpoints.start('rdgcn', data, cfg) if checkpoints else None
+    if saved is not None:
+        model.load_state_dict(saved['model'])
+        optimizer.load_state_dict(saved['optimizer'])
+        set_random_state(saved['random'])
+        epoch, loss, negatives = saved['epoch'], saved['loss'], saved['negatives']
+        result.history, result.extra_metrics = saved['history'], saved['extra_metrics']
+        timings.update(saved['timings'], prepare=timings['prepare'])
+
+    def state() -> Dict:
+        return dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                    random=random_state(), epoch=epoch, loss=loss.detach(),
+                    negatives=negatives, history=result.history,
+                    extra_metrics=result.extra_metrics, timings=dict(timings))
+
     model.train()
-    bar = tqdm(range(cfg.epochs), desc='rdgcn', disable=not progress, leave=False)
+    bar = tqdm(range(epoch, cfg.epochs), desc='rdgcn', disable=not progress,
+               leave=False)
     t = time.perf_counter()
     for epoch in bar:
         optimizer.zero_grad()
@@ -303,10 +328,14 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
         loss.backward()
         optimizer.step()
         bar.set_postfix(loss=f'{loss.item():.4f}')
-        done = epoch + 1
+        epoch = done = epoch + 1
         if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.epochs:
             timings['train'] += time.perf_counter() - t
             evaluate(done, loss)
+            t = time.perf_counter()
+        if checkpoints:
+            timings['train'] += time.perf_counter() - t
+            checkpoints.epoch_end(state, f'epoch {done}')
             t = time.perf_counter()
     timings['train'] += time.perf_counter() - t
     metrics = evaluate(cfg.epochs, loss)
