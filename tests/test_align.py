@@ -175,3 +175,32 @@ def test_evaluate_and_analyze_a_train_checkpoint_with_its_dataset(tmp_path, caps
             trained[direction]['hits@1'], abs=1e-6)
     with pytest.raises(ValueError, match='holds no KG pair'):
         Aligner.load(str(run / 'model.pt'))
+
+
+def test_align_stopped_then_resumed_writes_the_same_alignment(kgs, capsys, monkeypatch):
+    from torch_geometric_ea import cli
+    from torch_geometric_ea.train.checkpoint import Checkpoints
+    args = ['align', '--triples1', str(kgs / 'kg1.tsv'), '--triples2',
+            str(kgs / 'kg2.tsv'), '--seeds', str(kgs / 'seeds.tsv'), '-k', '3'] + SMALL
+    assert main(args + ['--out', str(kgs / 'whole')]) == 0
+
+    class StopAtFourth(Checkpoints):  # as a SIGTERM after the fourth step
+        def step(self, state, position):
+            self.calls = getattr(self, 'calls', 0) + 1
+            if self.calls == 4 and not self.resume:
+                self.stop_signal = 15
+            super().step(state, position)
+
+    monkeypatch.setattr(cli, 'Checkpoints', StopAtFourth)
+    out = kgs / 'stopped'
+    with pytest.raises(SystemExit) as stop:
+        main(args + ['--out', str(out)])
+    assert stop.value.code == 128 + 15
+    err = capsys.readouterr().err
+    assert 'stopped (SIGTERM) at round 0, epoch' in err and f'--resume {out}' in err
+    assert not (out / 'alignment.tsv').exists() and not (out / 'results.json').exists()
+    assert main(args + ['--resume', str(out)]) == 0
+    assert (read_tsv(out / 'candidates.tsv') == read_tsv(kgs / 'whole' / 'candidates.tsv'))
+    assert not (out / 'checkpoint.pt').exists()
+    with pytest.raises(SystemExit, match='that run finished'):
+        main(args + ['--resume', str(out)])
