@@ -3,9 +3,9 @@ stopped (weights, optimiser, random states, position, bootstrapping pools,
 timings), written atomically and read back only when whole.
 
 A checkpoint file is ``torch.save``'s bytes followed by their SHA-256
-(32 bytes). It is written to a temporary file in the same folder, flushed
-to disk and renamed over the old one, so a reader sees the old checkpoint
-or the new one, never part of either; a file whose digest does not match
+(32 bytes), hashed as they are written. It is written to a temporary file
+in the same folder, flushed to disk and renamed over the old one, so a
+reader sees the old checkpoint or the new one, never part of either; a file whose digest does not match
 (torn by a crash of the disk, copied half) is refused, never loaded. It is
 read with ``torch.load(weights_only=True)``: tensors and plain containers,
 nothing unpickled that could run code.
@@ -52,16 +52,28 @@ class CheckpointError(ValueError):
     another model, pair or configuration (the message is one line)."""
 
 
+class _Hashing:
+    r"""A file being written that hashes what goes through it (so a large
+    checkpoint is never held in memory whole)."""
+    def __init__(self, file):
+        self.file, self.digest = file, hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.file.write(data)
+
+    def flush(self):
+        self.file.flush()
+
+
 def write_atomic(path: str, state: Dict):
     r"""Saves ``state`` to ``path`` with its digest: a temporary file in the
     same folder, synced, then renamed over ``path`` (and the folder synced)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
     tmp = f'{path}.tmp-{os.getpid()}'
     with open(tmp, 'wb') as f:
-        f.write(payload)
-        f.write(hashlib.sha256(payload).digest())
+        hashing = _Hashing(f)
+        torch.save(state, hashing)
+        f.write(hashing.digest.digest())
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -77,7 +89,7 @@ def read_checkpoint_file(path: str) -> Dict:
     when it is not a whole checkpoint (digest mismatch, truncated, not one)."""
     with open(path, 'rb') as f:
         blob = f.read()
-    payload, digest = blob[:-_DIGEST], blob[-_DIGEST:]
+    payload, digest = memoryview(blob)[:-_DIGEST], blob[-_DIGEST:]
     if len(blob) <= _DIGEST or hashlib.sha256(payload).digest() != digest:
         raise CheckpointError(f"{path}: damaged checkpoint (its digest does not "
                               f"match its contents); delete it to start afresh")
