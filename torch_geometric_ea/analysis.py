@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from torch_geometric_ea.data.pair import LINK, SRC, SRC_TRIPLE, TGT, TGT_TRIPLE
+from torch_geometric_ea.data.pair import LINK, SRC, SRC_TRIPLE, TGT_TRIPLE
 from torch_geometric_ea.metrics import rank_metrics, rank_of_true
 from torch_geometric_ea.nn import DualAMN, RelationalAttentionConv
 

@@ -428,8 +428,8 @@ def read_str_triples(path) -> Records:
                    num_duplicates, blank)
 
 
-def read_str_links(path, entities: Optional[Tuple[Collection[str],
-                                                   Collection[str]]] = None,
+def read_str_links(path,
+                   entities: Optional[Tuple[Collection[str], Collection[str]]] = None,
                    entity_source: Tuple[str, str] = ('the KG1 entities',
                                                      'the KG2 entities')
                    ) -> Records:

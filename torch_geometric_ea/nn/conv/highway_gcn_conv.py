@@ -125,4 +125,3 @@ class HighwayGCNConv(MessagePassing):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.channels})'
-
