@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any, List, Optional
 
 import torch
@@ -44,6 +44,14 @@ from torch_geometric_ea.train.checkpoint import (
     Checkpoints,
     Interrupted,
     stop_on_signals,
+)
+from torch_geometric_ea.train.memory import (
+    GIB,
+    available_memory,
+    estimate_memory,
+    fitting_settings,
+    pair_size,
+    settings_text,
 )
 from torch_geometric_ea.train.scale import (
     keeps_freed_memory,
@@ -147,6 +155,37 @@ def _host_allocator(args, data) -> None:
         args.keeps_freed_memory = keep_freed_memory()
 
 
+def _foresee_memory(args, data, config) -> Optional[dict]:
+    r"""For a CPU run, the estimated peak memory
+    (:func:`~torch_geometric_ea.train.memory.estimate_memory`), printed on
+    stderr and returned for ``results.json``. A run whose estimate is above
+    ``--max-memory`` (default: the memory available; 0: no limit) stops
+    here, before any work, with settings that would fit."""
+    if _device(args).type != 'cpu':
+        return None
+    size = pair_size(data)
+    kept = bool(getattr(args, 'keeps_freed_memory', False))
+    estimate = estimate_memory(args.model, size, config, kept)
+    print(f"memory estimate: {estimate.describe()}", file=sys.stderr)
+    limit = (available_memory() if args.max_memory is None
+             else int(args.max_memory * GIB) or None)
+    if limit is not None and estimate.peak > limit:
+        fit = fitting_settings(args.model, size, config, limit, kept)
+        if fit:
+            fitted = estimate_memory(args.model, size, replace(config, **fit), kept)
+            advice = (f"these settings would fit (estimate {fitted.gib:.2f} "
+                      f"GiB): {settings_text(fit)}")
+        else:
+            advice = "none of the smaller settings tried would fit"
+        what = ('--max-memory' if args.max_memory is not None
+                else 'the memory available')
+        raise SystemExit(f"error: the estimated peak memory, {estimate.gib:.2f} "
+                         f"GiB, is above {what}, {limit / GIB:.2f} GiB; {advice} "
+                         f"(--max-memory 0 runs anyway)")
+    return dict(estimate.as_dict(), max_memory_gib=None if limit is None
+                else round(limit / GIB, 2))
+
+
 def _train(args) -> int:
     t = time.perf_counter()
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
@@ -154,6 +193,7 @@ def _train(args) -> int:
     load_time = time.perf_counter() - t
     config = build_config(args.model, args, data)
     _host_allocator(args, data)
+    memory = _foresee_memory(args, data, config)
     train_fn = MODELS[args.model][1]
     torch.set_num_threads(args.threads or usable_cpus())
 
@@ -185,6 +225,7 @@ def _train(args) -> int:
         finished=True, **result.metrics, protocol=result.protocol,
         extra_metrics=result.extra_metrics,
         timings=timings, resumed=resumed, peak_memory_gib=peak_memory_gib(),
+        memory_estimate=memory,
         history=result.history, new_pairs_per_round=result.num_new_pairs,
         config=asdict(config), scale_settings=args.scale_settings,
         command=' '.join(sys.argv),
@@ -437,6 +478,7 @@ def _align(args) -> int:
             raise SystemExit("give --triples1, --triples2 and --seeds to train, "
                              "or --checkpoint to reuse a saved model")
         config = build_config(args.model, args, data)
+        _foresee_memory(args, data, config)
         checkpoints = _checkpoints(args, results=False)
         with _interruptible(checkpoints, results=False):
             aligner = Aligner.fit(data, args.model, config, progress=not args.json,
@@ -603,6 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--out', help='write results.json and model.pt here '
                        '(and checkpoints while it runs)')
     _checkpoint_options(train)
+    _memory_option(train)
     train.add_argument('--json', action='store_true',
                        help='print the results as JSON, no progress bars')
     train.set_defaults(func=_train)
@@ -634,6 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument('--out', help='writes alignment.tsv, candidates.tsv (and '
                        'model.pt; checkpoints while it trains)')
     _checkpoint_options(align)
+    _memory_option(align)
     align.add_argument('--threads', type=int, help=THREADS_HELP)
     align.set_defaults(func=_align)
 
@@ -681,6 +725,14 @@ def _checkpoint_options(parser: argparse.ArgumentParser):
     parser.add_argument('--resume', metavar='DIR',
                         help="continue the run whose checkpoint is in DIR (give "
                         "the run's own options again; DIR is the output folder)")
+
+
+def _memory_option(parser: argparse.ArgumentParser):
+    parser.add_argument('--max-memory', type=float, metavar='GIB',
+                        help='stop before any work when the estimated peak '
+                        'memory of the run is above this many GiB, naming '
+                        'settings that would fit (default: the memory '
+                        'available; 0: no limit)')
 
 
 def _device_option(parser: argparse.ArgumentParser):

@@ -1,0 +1,121 @@
+r"""The estimated peak memory of a run beside its measured peak, for
+Dual-AMN and LightEA on DBP15K zh_en and the synthetic 100K and 1M pairs
+(each with the settings the CLI picks for its size) and the baselines on
+DBP15K zh_en.
+
+Each run is ``python -m torch_geometric_ea train ... --out OUT/NAME``; its
+``results.json`` holds the measured peak (``ru_maxrss``). The estimate is
+recomputed from the run's configuration and pair
+(:func:`~torch_geometric_ea.train.memory.estimate_memory`), so a table
+reflects the estimator of this checkout.
+
+    TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/memory.py \
+        --out runs/memory --reuse --readme
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from dataclasses import fields
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from run import write_readme  # noqa: E402
+
+from torch_geometric_ea.cli import load_pair  # noqa: E402
+from torch_geometric_ea.train import MODELS  # noqa: E402
+from torch_geometric_ea.train.memory import estimate_memory, pair_size  # noqa: E402
+
+DBP15K = ['--dataset', 'dbp15k', '--pair', 'zh_en']
+RUNS = {
+    'dual-amn_dbp15k': ['--model', 'dual-amn'] + DBP15K,
+    'dual-amn_100k': ['--model', 'dual-amn', '--dataset', 'synthetic',
+                      '--num-entities', '100000'],
+    'dual-amn_1m': ['--model', 'dual-amn', '--dataset', 'synthetic',
+                    '--num-entities', '1000000', '--epochs', '1'],
+    'lightea_dbp15k': ['--model', 'lightea'] + DBP15K,
+    'lightea_100k': ['--model', 'lightea', '--dataset', 'synthetic',
+                     '--num-entities', '100000'],
+    'lightea_1m': ['--model', 'lightea', '--dataset', 'synthetic',
+                   '--num-entities', '1000000'],
+    'gcn-align_dbp15k': ['--model', 'gcn-align'] + DBP15K,
+    'rdgcn_dbp15k': ['--model', 'rdgcn', '--set', 'features=learned', '--set',
+                     'negative_candidates=1000'] + DBP15K,
+}
+
+
+def run(name: str, out: str, reuse: bool, root: str) -> dict:
+    folder = osp.join(out, name)
+    path = osp.join(folder, 'results.json')
+    if reuse and osp.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+        if results.get('finished', 'model' in results):  # older records lack it
+            return results
+    command = [sys.executable, '-m', 'torch_geometric_ea', 'train', *RUNS[name],
+               '--root', root, '--json', '--max-memory', '0', '--out', folder]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    with open(path) as f:
+        return json.load(f)
+
+
+def estimate(results: dict, root: str):
+    r"""The estimate for the run that wrote ``results``, recomputed."""
+    config_cls = MODELS[results['model']][0]
+    names = {f.name for f in fields(config_cls)}
+    config = config_cls(**{k: v for k, v in results['config'].items() if k in names})
+    data = load_pair(results['dataset'], results['pair'], root, results['seed'],
+                     _num_entities(results) or 2000)
+    kept = _heap_kept(results)
+    return estimate_memory(results['model'], pair_size(data), config, kept)
+
+
+def _heap_kept(results: dict) -> bool:
+    # Records written before results.json named the allocator setting come
+    # from CLI runs on the CPU, which kept freed memory since 3624667.
+    return bool((results.get('runtime') or {}).get('keeps_freed_memory', True))
+
+
+def _num_entities(results: dict):
+    words = results['command'].split()
+    return int(words[words.index('--num-entities') + 1]) if '--num-entities' in words \
+        else None
+
+
+def row(name: str, results: dict, root: str) -> str:
+    est = estimate(results, root)
+    pair = (results['pair'] or f"synthetic {_num_entities(results):,}/side")
+    scale = results.get('scale_settings') or {}
+    settings = ', '.join(f'{k}={v}' for k, v in scale.items())
+    peak = results['peak_memory_gib']
+    heap = 'kept' if _heap_kept(results) else 'returned'
+    return (f"| {results['model']} | {pair} | {settings or 'paper'} | {heap} | "
+            f"{est.gib:.2f} ({est.phase}) | {peak:.2f} | {est.gib / peak:.2f} |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out', default=osp.join('runs', 'memory'))
+    parser.add_argument('--runs', nargs='+', default=list(RUNS), choices=list(RUNS))
+    parser.add_argument('--reuse', action='store_true',
+                        help="read a finished run's results.json instead of running it")
+    parser.add_argument('--root', default=os.environ.get('TORCH_GEOMETRIC_EA_MIRROR',
+                                                         'data'))
+    parser.add_argument('--readme', action='store_true',
+                        help="write the table into README.md's memory block")
+    args = parser.parse_args(argv)
+    lines = ['| model | pair | settings | heap | estimate GiB (phase) | '
+             'measured peak GiB | estimate / peak |', '|---|---|---|---|---|---|---|']
+    for name in args.runs:
+        lines.append(row(name, run(name, args.out, args.reuse, args.root), args.root))
+        print(lines[-1], flush=True)
+    if args.readme:
+        write_readme('\n'.join(lines) + '\n', block='memory')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,231 @@
+r"""Memory foresight (issue 19, deliverable 3): the estimate's sizes, its
+tensor terms against the allocator's own count on real training steps,
+the settings that fit a limit, and the CLI stopping before any work."""
+import ctypes
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from torch_geometric_ea.data import synthetic_pair
+from torch_geometric_ea.data.pair import to_union
+from torch_geometric_ea.nn import (
+    DualAMN,
+    NormalizedHardSampleMiningLoss,
+    dual_amn_graph,
+)
+from torch_geometric_ea.train.common import prepare_run
+from torch_geometric_ea.train.dual_amn import (
+    DualAMNConfig,
+    _batch_candidates,
+    _batch_loss,
+    rows_to_embed,
+)
+from torch_geometric_ea.train.gcn_align import GCNAlignConfig
+from torch_geometric_ea.train.lightea import LightEAConfig
+from torch_geometric_ea.train.memory import (
+    PairSize,
+    available_memory,
+    estimate_memory,
+    fitting_settings,
+    pair_size,
+)
+from torch_geometric_ea.train.rdgcn import RDGCNConfig
+
+CONFIGS = {'dual-amn': DualAMNConfig, 'lightea': LightEAConfig,
+           'gcn-align': GCNAlignConfig, 'rdgcn': RDGCNConfig}
+
+
+def test_pair_size_counts_merged_edges_independently():
+    data = synthetic_pair(300, seed=3)
+    size = pair_size(data)
+    union = to_union(data)
+    pairs = set()
+    for h, t in union.edge_index.t().tolist():
+        pairs.update({(h, t), (t, h)})
+    assert size.merged_edges == len(pairs)
+    assert size.entities == union.num_nodes
+    assert size.triples == union.edge_index.size(1)
+    assert size.train_links + size.test_links <= union.link_index.size(1)
+    graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
+                           union.num_relations)
+    assert graph.edge_index.size(1) == size.merged_edges
+
+
+sizes = st.builds(PairSize, entities=st.integers(1_000, 3_000_000),
+                  relations=st.integers(1, 5_000),
+                  triples=st.integers(1_000, 10 ** 7),
+                  merged_edges=st.integers(1_000, 2 * 10 ** 7),
+                  train_links=st.integers(10, 300_000),
+                  test_links=st.integers(10, 700_000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=sizes, model=st.sampled_from(sorted(CONFIGS)),
+       grow=st.sampled_from(['entities', 'merged_edges', 'test_links']))
+def test_a_larger_pair_never_needs_less(size, model, grow):
+    cfg = CONFIGS[model]()
+    larger = replace(size, **{grow: getattr(size, grow) * 2})
+    assert (estimate_memory(model, larger, cfg).peak
+            >= estimate_memory(model, size, cfg).peak)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=sizes, factor=st.sampled_from([2, 4]))
+def test_dual_amn_grows_with_channels_and_batch(size, factor):
+    cfg = DualAMNConfig(candidates='random')
+    for field in ('channels', 'batch_size'):
+        more = replace(cfg, **{field: getattr(cfg, field) * factor})
+        assert (estimate_memory('dual-amn', size, more).peak
+                >= estimate_memory('dual-amn', size, cfg).peak)
+
+
+def test_a_kept_heap_is_estimated_above_a_returned_one():
+    size = pair_size(synthetic_pair(2000, seed=0))
+    kept = estimate_memory('dual-amn', size, DualAMNConfig(), heap_kept=True)
+    returned = estimate_memory('dual-amn', size, DualAMNConfig(), heap_kept=False)
+    assert kept.peak > returned.peak
+    assert kept.peak - returned.peak == kept.parts['heap growth']
+
+
+class _MallInfo(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks',
+        'uordblks', 'fordblks', 'keepcost')]
+
+
+def _allocated():
+    r"""The bytes glibc's allocator has handed out and not taken back."""
+    libc = ctypes.CDLL('libc.so.6')
+    libc.mallinfo2.restype = _MallInfo
+    info = libc.mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+def _transient(fn) -> int:
+    r"""The most bytes allocated at once while ``fn`` runs, beyond those
+    allocated before it (sampled every 0.2 ms from another thread: the
+    large tensors of a step live for milliseconds at least)."""
+    base, top, done = _allocated(), [0], []
+
+    def watch():
+        while not done:
+            top[0] = max(top[0], _allocated())
+            time.sleep(0.0002)
+    thread = threading.Thread(target=watch)
+    thread.start()
+    fn()
+    done.append(True)
+    thread.join()
+    return top[0] - base
+
+
+def _has_mallinfo2() -> bool:
+    try:
+        ctypes.CDLL('libc.so.6').mallinfo2
+        return sys.platform.startswith('linux')
+    except (OSError, AttributeError):
+        return False
+
+
+@pytest.mark.skipif(not _has_mallinfo2(), reason='needs glibc 2.33 (mallinfo2)')
+@pytest.mark.parametrize('entities, candidates, batch, channels', [
+    (10_000, 'all', 1024, 128), (40_000, 'random', 2048, 64)])
+def test_dual_amn_step_and_embedding_tensors_match_the_allocator(
+        entities, candidates, batch, channels):
+    data = synthetic_pair(entities, seed=0)
+    cfg = DualAMNConfig(candidates=candidates, batch_size=batch, channels=channels)
+    estimate = estimate_memory('dual-amn', pair_size(data), cfg, heap_kept=False)
+    run = prepare_run(data, 0, 'cpu', lambda u: dual_amn_graph(
+        u.edge_index, u.edge_type, u.num_nodes, u.num_relations))
+    model = DualAMN(run.union.num_nodes, run.union.num_relations, channels)
+    loss_fn = NormalizedHardSampleMiningLoss()
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr)
+
+    def step():
+        pairs = run.train_pairs[:, :batch]
+        sample = _batch_candidates(cfg, pairs, run.union.num_nodes, None)
+        optimizer.zero_grad(set_to_none=False)
+        _batch_loss(model, run.graph, loss_fn, pairs, run.union.node_type, 0, 1,
+                    sample).backward()
+        optimizer.step()
+
+    step()  # gradients and optimiser state exist from here on
+    measured = _transient(step)
+    assert 0.75 < estimate.phases['train'] / measured < 1.3
+    rows = rows_to_embed(run.test_pairs, run.test_pairs[0, :0])[0]
+    model.eval()
+    with torch.no_grad():
+        measured = _transient(lambda: model(run.graph, rows))
+    assert 0.75 < estimate.phases['embed'] / measured < 1.3
+
+
+def test_fitting_settings_fit_and_change_only_what_they_name():
+    size = PairSize(entities=2_000_000, relations=540, triples=8_900_000,
+                    merged_edges=17_800_000, train_links=270_000, test_links=630_000)
+    cfg = DualAMNConfig()
+    estimate = estimate_memory('dual-amn', size, cfg)
+    limit = estimate.peak // 3
+    fit = fitting_settings('dual-amn', size, cfg, limit)
+    assert fit and set(fit) <= {'candidates', 'num_candidates', 'batch_size',
+                                'channels'}
+    assert estimate_memory('dual-amn', size, replace(cfg, **fit)).peak <= limit
+    assert fitting_settings('dual-amn', size, cfg, 1) is None  # nothing fits a byte
+
+
+def test_available_memory_is_positive_where_it_can_be_read():
+    available = available_memory()
+    if sys.platform.startswith('linux'):
+        assert available is not None and available > 0
+
+
+def _train(tmp_path, *options):
+    out = tmp_path / 'run'
+    command = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model',
+               'dual-amn', '--dataset', 'synthetic', '--num-entities', '3000',
+               '--epochs', '2', '--device', 'cpu', '--json', '--out', str(out),
+               *options]
+    return subprocess.run(command, capture_output=True, text=True), out
+
+
+def test_a_run_records_its_estimate_beside_its_peak(tmp_path):
+    run, out = _train(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert 'memory estimate:' in run.stderr
+    results = json.loads((out / 'results.json').read_text())
+    estimate = results['memory_estimate']
+    assert estimate['phase'] in ('train', 'backward', 'embed', 'evaluate')
+    assert estimate['gib'] == pytest.approx(sum(estimate['parts_gib'].values()),
+                                            abs=0.01)
+    assert 0.5 < estimate['gib'] / results['peak_memory_gib'] < 2
+
+
+def test_a_run_above_max_memory_stops_before_any_work(tmp_path):
+    started = time.perf_counter()
+    run, out = _train(tmp_path, '--max-memory', '0.4')
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith('error: the estimated peak memory')
+    assert '--set' in lines[-1] or 'none of the smaller settings' in lines[-1]
+    assert not (out / 'model.pt').exists() and not (out / 'results.json').exists()
+    assert 'round 0' not in run.stderr
+    assert time.perf_counter() - started < 60
+
+
+def test_the_suggested_settings_pass_the_same_limit(tmp_path):
+    run, _ = _train(tmp_path, '--max-memory', '1.0', '--set', 'channels=512')
+    line = run.stderr.strip().splitlines()[-1]
+    assert run.returncode != 0 and '--set' in line, line
+    suggested = line.split('GiB): ')[1].split(' (--max-memory')[0].split()
+    run, out = _train(tmp_path, '--max-memory', '1.0', '--set', 'channels=512',
+                      *suggested)
+    assert run.returncode == 0, run.stderr
+    results = json.loads((out / 'results.json').read_text())
+    assert results['memory_estimate']['gib'] <= 1.0

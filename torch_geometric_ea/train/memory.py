@@ -1,0 +1,368 @@
+r"""Memory foresight: the peak resident memory of a CPU run, estimated
+before any work from the pair's size and the run's settings, and the
+settings that would bring it under a limit.
+
+The estimate adds up the tensors each phase holds at its fullest (the
+runtime, the pair, the model's fixed graph, then the largest of the
+phases: training, evaluation, features) in bytes. With :math:`N`
+entities, :math:`P` merged edges (distinct ordered entity pairs, both
+directions), :math:`R` relations, :math:`C` channels and :math:`L`
+layers, Dual-AMN's training holds
+
+.. math::
+    \underbrace{3 (N + 2R) C}_{\text{weights, gradients, RMSprop}}
+    + 2 \big[(L + 1) N C + 2 L P\big] + \dots
+
+floats (the saved activations of both encoders), plus the rows the loss
+reads and its blocks of scores; see the functions' docstrings. The
+constants that are not shapes (the runtime's 0.36 GiB, 232 bytes per
+merged edge for Dual-AMN's graph) were measured on DBP15K zh_en and the
+synthetic pairs; ``benchmarks/memory.py`` puts the estimates beside the
+measured peaks.
+"""
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from torch_geometric.data import HeteroData
+
+from torch_geometric_ea.data.pair import SRC, TGT, to_union
+
+__all__ = ['PairSize', 'pair_size', 'MemoryEstimate', 'estimate_memory',
+           'fitting_settings', 'available_memory', 'GIB']
+
+GIB = 2 ** 30
+FLOAT = 4
+INDEX = 8
+#: Python, torch, PyG and this package imported (``ru_maxrss``, measured).
+RUNTIME = int(0.36 * GIB)
+#: Bytes per merged edge of :func:`~torch_geometric_ea.nn.dual_amn_graph`
+#: (its tensors' storage, measured: 224-233 on DBP15K zh_en and the
+#: synthetic 20K and 100K pairs) and of
+#: :func:`~torch_geometric_ea.nn.lightea_graph` (81-87).
+DUAL_AMN_GRAPH_PER_EDGE = 232
+LIGHTEA_GRAPH_PER_EDGE = 87
+#: The loss's and the metrics' score blocks (see their modules).
+LOSS_BLOCK_ELEMENTS = 2 ** 26
+LOSS_ROWS = 512
+EVAL_ROWS = 1024
+PROXY_ROWS = 65536
+
+
+@dataclass
+class PairSize:
+    r"""What the estimate reads of a pair: entities and relations of both
+    KGs, triples, merged edges and links."""
+    entities: int
+    relations: int
+    triples: int
+    merged_edges: int
+    train_links: int
+    test_links: int
+    attributes: int = 0
+
+
+def pair_size(data: HeteroData) -> PairSize:
+    r"""The :class:`PairSize` of ``data``; the merged edges are counted
+    from the triples (one sort of :math:`2T` keys)."""
+    union = to_union(data)
+    n, (head, tail) = union.num_nodes, union.edge_index
+    keys = torch.cat([head * n + tail, tail * n + head])
+    return PairSize(entities=n, relations=union.num_relations,
+                    triples=head.numel(), merged_edges=int(torch.unique(keys).numel()),
+                    train_links=int(union.train_mask.sum()),
+                    test_links=int(union.test_mask.sum()),
+                    attributes=_attribute_columns(data))
+
+
+def _attribute_columns(data: HeteroData) -> int:
+    x_src, x_tgt = data[SRC].get('x'), data[TGT].get('x')
+    return 0 if x_src is None or x_tgt is None else int(x_src.size(1))
+
+
+@dataclass
+class MemoryEstimate:
+    r"""An estimated peak: the bytes of each part at the fullest phase."""
+    phase: str
+    parts: Dict[str, int] = field(default_factory=dict)
+    #: The tensors of every phase beyond the runtime, pair, graph and
+    #: parameters (bytes), before heap growth.
+    phases: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def peak(self) -> int:
+        return sum(self.parts.values())
+
+    @property
+    def gib(self) -> float:
+        return self.peak / GIB
+
+    def describe(self) -> str:
+        parts = ', '.join(f'{k} {v / GIB:.2f}' for k, v in self.parts.items())
+        return f'{self.gib:.2f} GiB at {self.phase} ({parts} GiB)'
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(gib=round(self.gib, 3), phase=self.phase,
+                    parts_gib={k: round(v / GIB, 3) for k, v in self.parts.items()})
+
+
+def _largest(common: Dict[str, int], phases: Dict[str, Dict[str, int]],
+             growth: float) -> MemoryEstimate:
+    r"""The estimate at the phase whose tensors take the most memory; a
+    heap that keeps freed memory grows to ``growth`` times that."""
+    totals = {name: sum(parts.values()) for name, parts in phases.items()}
+    name = max(totals, key=totals.get)
+    parts = {**common, **phases[name]}
+    if growth > 1:
+        parts['heap growth'] = int((growth - 1) * totals[name])
+    return MemoryEstimate(name, parts, totals)
+
+
+def _common(size: PairSize, graph_per_edge: int) -> Dict[str, int]:
+    # The pair's triples (index and type, int64) twice: as read and merged.
+    return dict(runtime=RUNTIME, pair=2 * 3 * INDEX * size.triples
+                + 4 * INDEX * (size.train_links + size.test_links),
+                graph=graph_per_edge * size.merged_edges)
+
+
+def _few_of_many(k: int, rows: int, cols: int) -> bool:
+    return k <= 64 and 64 * k <= min(rows, cols)  # as metrics.decoding
+
+
+def _scoring(rows: int, cols: int, dim: int, k: int, both_ways: bool = True,
+             chunk: int = EVAL_ROWS) -> int:
+    r"""Bytes of each query's top-``k`` among ``cols`` targets (both ways):
+    the unit embeddings and the targets transposed, the score blocks
+    (:func:`~torch_geometric_ea.metrics.topk.blocked_topk`'s
+    :math:`4096 \times 1024` for a few of many, else ``chunk`` rows of
+    scores and their transposed copy), the lists and their merges."""
+    entries = (rows + (cols if both_ways else 0)) * k
+    embeddings = FLOAT * (rows + 2 * cols) * dim
+    if _few_of_many(k, rows, cols):
+        return embeddings + FLOAT * 4096 * 1024 + (FLOAT + INDEX) * entries
+    embeddings += FLOAT * max(rows, cols) * dim  # a side gathered, then unit
+    blocks = FLOAT * min(chunk, rows) * cols * (2 if both_ways else 1)
+    merges = (FLOAT + INDEX) * (cols * 3 * k if both_ways else 0)
+    return embeddings + blocks + merges + (FLOAT + INDEX) * entries
+
+
+def _csls(rows: int, cols: int, dim: int) -> int:
+    r"""Bytes of CSLS ranks: unit embeddings and two blocks of
+    :data:`EVAL_ROWS` x ``cols`` scores."""
+    return FLOAT * ((rows + cols) * dim + 2 * min(EVAL_ROWS, rows) * cols)
+
+
+def _dual_amn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+    n, c, layers = size.entities, cfg.channels, cfg.num_layers
+    edges, dim = size.merged_edges, 2 * (cfg.num_layers + 1) * cfg.channels
+    batch = min(cfg.batch_size, max(size.train_links, 1)) * 2  # both sides
+    if cfg.candidates == 'all' or cfg.num_candidates >= n:
+        cand, rows = n, n
+    else:
+        cand = cfg.num_candidates + (batch * cfg.hard_candidates
+                                     if cfg.candidates == 'hard' else 0)
+        cand = min(cand, n)
+        rows = min(n, batch + cand)
+    common = _common(size, DUAL_AMN_GRAPH_PER_EDGE)
+    common['parameters'] = 3 * FLOAT * (n + 2 * size.relations) * c
+    # Saved by both encoders: the tanh outputs of every layer, two floats
+    # per edge and layer (attention, projection), the proxy layers' input
+    # and output rows, the output and its dropout mask (bytes).
+    saved = FLOAT * 2 * ((layers + 1) * n * c + 2 * layers * edges
+                         + 2 * rows * (layers + 1) * c) + (FLOAT + 1) * rows * dim
+    width = cand if cfg.loss_chunk_size is None else min(cfg.loss_chunk_size, cand)
+    block = min(LOSS_ROWS, batch, max(1, LOSS_BLOCK_ELEMENTS // width)) * width
+    loss = FLOAT * (4 * batch * dim + 3 * cand * dim + 2 * block)
+    # Backward, one encoder at a time: a gradient per layer output and the
+    # per-edge products of the attention layer.
+    backward = FLOAT * ((layers + 2) * n * c + 4 * edges)
+    links = size.test_links
+    rows_eval = 2 * links + (2 * links if cfg.semi else 0)
+    if cfg.eval_top_k:
+        scoring = _scoring(links, links, dim, cfg.eval_top_k)
+    else:
+        scoring = _csls(links, links, dim)
+    if cfg.literal:
+        common['names'] = FLOAT * n * cfg.name_dim
+    phases = dict(
+        train=dict(activations=saved, loss=loss),
+        backward=dict(activations=saved - FLOAT * 2 * layers * n * c, loss=backward),
+        # Embedding the evaluated rows without gradients: both tables
+        # averaged, one encoder's layer outputs and a layer's attention;
+        # per encoder the rows' layer outputs, the proxy layer's input and
+        # output, the other encoder's output (2 D per row) and the proxy
+        # layer's four temporaries for a block of rows.
+        embed=dict(activations=FLOAT * ((layers + 4) * n * c + 2 * edges + 2 * dim
+                                        * (rows_eval + min(rows_eval, PROXY_ROWS)))),
+        evaluate=dict(evaluation=FLOAT * rows_eval * dim + scoring))
+    return _largest(common, phases, growth)
+
+
+def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+    n, d, edges = size.entities, cfg.ent_dim, size.merged_edges
+    rel_dim = cfg.rel_dim or d // 2
+    cols, m = rel_dim * cfg.mini_dim, cfg.mini_dim
+    chunk = max(1, min(64, 2 ** 27 // (n * m)))
+    common = _common(size, LIGHTEA_GRAPH_PER_EDGE)
+    if cfg.projection == 'kronecker':
+        a = max(f for f in range(1, int(d ** 0.5) + 1) if d % f == 0)
+        e = cols // max(f for f in range(1, int(cols ** 0.5) + 1) if cols % f == 0)
+        # a round, the next and its sparse product; the sums Z and a term
+        rounds = 3 * n * d + 2 * n * a * e
+        kept = n * a * e
+    else:
+        rounds = (cfg.depth + 2) * n * d  # every round is kept, and the next
+        kept = (cfg.depth + 1) * n * d
+    propagate = kept + n * cols + 3 * chunk * n * m + 2 * chunk * edges
+    features = FLOAT * max(rounds, propagate)
+    if cfg.literal:
+        common['names'] = FLOAT * n * (cfg.name_dim + cols)
+    test = size.test_links
+    # and the sparse Sinkhorn's kernels over the top-k lists
+    scoring = _scoring(test, test, cols, cfg.top_k, cfg.both_ways, cfg.chunk_size) \
+        + 4 * FLOAT * test * cfg.top_k
+    phases = dict(features=dict(features=features),
+                  evaluate=dict(features=FLOAT * n * cols, evaluation=scoring))
+    return _largest(common, phases, growth)
+
+
+def _gcn_align(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+    n, c = size.entities, cfg.channels
+    common = _common(size, 3 * INDEX * 2)
+    widths = [c] + ([cfg.attr_channels] if cfg.attributes and size.attributes else [])
+    # The entity table and its gradient (plain SGD), the attribute weights
+    # and the pair's features; per view the unit rows and each layer's
+    # product and activation; the margin loss gathers each train pair's
+    # rows and their negatives' (both sides: anchor, other, difference,
+    # absolute value).
+    common['parameters'] = FLOAT * (2 * n * c + 2 * size.attributes
+                                    * cfg.attr_channels + n * size.attributes)
+    rows = 2 * (cfg.num_negatives + 1) * size.train_links
+    train = FLOAT * sum((1 + 2 * cfg.num_layers) * n * w + 4 * rows * w for w in widths)
+    test = size.test_links
+    evaluation = FLOAT * (n * sum(widths) + 2 * test * sum(widths)
+                          + 2 * min(EVAL_ROWS, test) * test)
+    return _largest(common, dict(train=dict(activations=train),
+                                 evaluate=dict(evaluation=evaluation)), growth)
+
+
+def _rdgcn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+    n, c, edges = size.entities, cfg.channels, size.merged_edges
+    common = _common(size, 3 * INDEX * 2)
+    # The entity table, its gradient and Adam's two moments (learned
+    # features) or the fixed name features; the layers' saved activations
+    # (16 N x C blocks, counted by the allocator on DBP15K zh_en) and a
+    # float per merged edge and layer.
+    learned = cfg.features == 'learned'
+    common['parameters'] = FLOAT * n * c * (4 if learned else 1)
+    train = FLOAT * (16 * n * c + 6 * edges)
+    negatives = FLOAT * 2 * cfg.chunk_size * n + INDEX * 2 * size.train_links \
+        * cfg.num_negatives
+    test = size.test_links
+    evaluation = FLOAT * (n * c + 2 * test * c + 2 * min(EVAL_ROWS, test) * test)
+    return _largest(common, dict(train=dict(activations=train, negatives=negatives),
+                                 evaluate=dict(evaluation=evaluation)), growth)
+
+
+ESTIMATORS: Dict[str, Callable[[PairSize, Any, float], MemoryEstimate]] = {
+    'dual-amn': _dual_amn, 'lightea': _lightea, 'gcn-align': _gcn_align,
+    'rdgcn': _rdgcn}
+#: How far a heap that keeps freed memory grows past the largest phase's
+#: tensors (fragmentation: blocks of changing sizes, such as a batch's
+#: rows, seldom fit the holes earlier ones left). Measured on synthetic
+#: pairs of 20,000 and 40,000 entities per side (``benchmarks/memory.py``).
+HEAP_GROWTH = {'dual-amn': 2.0, 'lightea': 1.0, 'gcn-align': 1.0, 'rdgcn': 2.0}
+
+
+def estimate_memory(model: str, size: PairSize, config,
+                    heap_kept: bool = True) -> MemoryEstimate:
+    r"""The estimated peak resident memory of a CPU run of ``model`` with
+    ``config`` on a pair of ``size``; ``heap_kept``: the allocator keeps
+    freed memory (:func:`~torch_geometric_ea.runtime.keep_freed_memory`)."""
+    growth = HEAP_GROWTH[model] if heap_kept else 1.0
+    return ESTIMATORS[model](size, config, growth)
+
+
+def _steps(model: str, size: PairSize, cfg) -> List[Dict[str, Any]]:
+    r"""Changes to try in order, each on top of the previous ones: the
+    cheapest in accuracy first."""
+    steps: List[Dict[str, Any]] = []
+    if model == 'dual-amn':
+        if cfg.candidates == 'all' and size.entities > 4096:
+            steps.append(dict(candidates='random', num_candidates=4096))
+        steps += [dict(batch_size=cfg.batch_size // 2 ** i) for i in (1, 2, 3)
+                  if cfg.batch_size // 2 ** i >= 256]
+        steps += [dict(channels=cfg.channels // 2 ** i) for i in (1, 2)
+                  if cfg.channels // 2 ** i >= 32]
+    elif model == 'lightea':
+        if cfg.projection != 'kronecker':
+            steps.append(dict(projection='kronecker'))
+        rel_dim = cfg.rel_dim or cfg.ent_dim // 2
+        steps += [dict(top_k=min(cfg.top_k, 50)), dict(ent_dim=cfg.ent_dim // 2),
+                  dict(rel_dim=rel_dim // 2), dict(rel_dim=rel_dim // 4),
+                  dict(mini_dim=max(1, cfg.mini_dim // 2))]
+    elif model == 'gcn-align':
+        steps += [dict(channels=cfg.channels // 2), dict(attributes=False)]
+    elif model == 'rdgcn':
+        steps += [dict(chunk_size=max(1, cfg.chunk_size // 4)),
+                  dict(channels=cfg.channels // 2)]
+    return steps
+
+
+def fitting_settings(model: str, size: PairSize, config, limit: int,
+                     heap_kept: bool = True) -> Optional[Dict[str, Any]]:
+    r"""The fewest changes to ``config`` (from :func:`_steps`, cumulative)
+    whose estimate is at most ``limit`` bytes, or :obj:`None` if even all of
+    them do not fit."""
+    changes: Dict[str, Any] = {}
+    cfg = config
+    for step in _steps(model, size, config):
+        changes.update(step)
+        cfg = replace(config, **changes)
+        if estimate_memory(model, size, cfg, heap_kept).peak <= limit:
+            return changes
+    return None
+
+
+def _cgroup_limit() -> Optional[int]:
+    for path in ('/sys/fs/cgroup/memory.max',
+                 '/sys/fs/cgroup/memory/memory.limit_in_bytes'):
+        try:
+            text = open(path).read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2 ** 60:
+            return int(text)
+    return None
+
+
+def _resident() -> int:
+    try:
+        for line in open('/proc/self/status'):
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def available_memory() -> Optional[int]:
+    r"""The memory this process may grow to: what it holds plus the
+    system's available memory (``MemAvailable``), at most its cgroup's
+    limit; :obj:`None` where neither can be read."""
+    available = None
+    try:
+        for line in open('/proc/meminfo'):
+            if line.startswith('MemAvailable:'):
+                available = int(line.split()[1]) * 1024 + _resident()
+    except OSError:
+        pass
+    limit = _cgroup_limit()
+    if available is None or limit is None:
+        return available if limit is None else limit
+    return min(available, limit)
+
+
+def settings_text(changes: Dict[str, Any]) -> str:
+    r"""``changes`` as the command's options."""
+    return ' '.join(f'--set {k}={v}' for k, v in changes.items())
