@@ -2,24 +2,24 @@ r"""Memory foresight: the peak resident memory of a CPU run, estimated
 before any work from the pair's size and the run's settings, and the
 settings that would bring it under a limit.
 
-The estimate adds up the tensors each phase holds at its fullest (the
-runtime, the pair, the model's fixed graph, then the largest of the
-phases: training, evaluation, features) in bytes. With :math:`N`
-entities, :math:`P` merged edges (distinct ordered entity pairs, both
-directions), :math:`R` relations, :math:`C` channels and :math:`L`
-layers, Dual-AMN's training holds
+The estimate is a sum of bytes: the runtime (Python, torch, PyG),
+the pair's triples, the model's fixed graph, the parameters with their
+gradients and optimiser state, and the tensors of the fullest phase
+(training step, embedding, evaluation; LightEA's features), each counted
+from its shape. For example Dual-AMN's step keeps, with :math:`N`
+entities, :math:`P` merged edges, :math:`C` channels and :math:`L`
+layers, :math:`2 [(L + 1) N C + 2 L P]` floats of both encoders' saved
+activations besides the loss's rows and score blocks. A heap that keeps
+freed memory (:func:`~torch_geometric_ea.runtime.keep_freed_memory`)
+grows past the live tensors, since blocks of changing sizes seldom fit
+the holes earlier ones left; :data:`HEAP_GROWTH` says by how much.
 
-.. math::
-    \underbrace{3 (N + 2R) C}_{\text{weights, gradients, RMSprop}}
-    + 2 \big[(L + 1) N C + 2 L P\big] + \dots
-
-floats (the saved activations of both encoders), plus the rows the loss
-reads and its blocks of scores; see the functions' docstrings. The
-constants that are not shapes (the runtime's 0.36 GiB, 232 bytes per
-merged edge for Dual-AMN's graph) were measured on DBP15K zh_en and the
-synthetic pairs; ``benchmarks/memory.py`` puts the estimates beside the
-measured peaks.
+The constants that are not shapes (the runtime, the graphs' bytes per
+edge, the heap growth) were measured; ``benchmarks/memory.py`` sets the
+estimates beside measured peaks and ``tests/test_memory.py`` checks the
+tensor terms against the allocator's count.
 """
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
 
@@ -27,6 +27,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import SRC, TGT, to_union
+from torch_geometric_ea.nn.models.lightea import _factor
 
 __all__ = ['PairSize', 'pair_size', 'MemoryEstimate', 'estimate_memory',
            'fitting_settings', 'available_memory', 'GIB']
@@ -91,17 +92,21 @@ class MemoryEstimate:
 
     @property
     def peak(self) -> int:
+        r"""The estimated peak in bytes: the sum of the parts."""
         return sum(self.parts.values())
 
     @property
     def gib(self) -> float:
+        r"""The estimated peak in GiB."""
         return self.peak / GIB
 
     def describe(self) -> str:
+        r"""One line: the peak, its phase and the parts in GiB."""
         parts = ', '.join(f'{k} {v / GIB:.2f}' for k, v in self.parts.items())
         return f'{self.gib:.2f} GiB at {self.phase} ({parts} GiB)'
 
     def as_dict(self) -> Dict[str, Any]:
+        r"""The estimate as ``results.json`` keeps it (GiB)."""
         return dict(gib=round(self.gib, 3), phase=self.phase,
                     parts_gib={k: round(v / GIB, 3) for k, v in self.parts.items()})
 
@@ -202,12 +207,15 @@ def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     n, d, edges = size.entities, cfg.ent_dim, size.merged_edges
     rel_dim = cfg.rel_dim or d // 2
     cols, m = rel_dim * cfg.mini_dim, cfg.mini_dim
+    c_kron, e_kron = _factor(cols)
+    unit = c_kron // math.gcd(c_kron, m) if cfg.projection == 'kronecker' else 1
     chunk = max(1, min(64, 2 ** 27 // (n * m)))
+    chunk = min(unit * max(chunk // unit, 1), rel_dim)  # as LightEA.relation_aware
     common = _common(size, LIGHTEA_GRAPH_PER_EDGE)
     if cfg.projection == 'kronecker':
-        a = max(f for f in range(1, int(d ** 0.5) + 1) if d % f == 0)
-        e = cols // max(f for f in range(1, int(cols ** 0.5) + 1) if cols % f == 0)
-        # a round, the next and its sparse product; the sums Z and a term
+        a, e = _factor(d)[0], e_kron
+        # a round, the next and its sparse product; the running sum Z of
+        # the rounds' projections and the round's own projection
         rounds = 3 * n * d + 2 * n * a * e
         kept = n * a * e
     else:
@@ -218,7 +226,7 @@ def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     if cfg.literal:
         common['names'] = FLOAT * n * (cfg.name_dim + cols)
     test = size.test_links
-    # and the sparse Sinkhorn's kernels over the top-k lists
+    # the top-k lists and the sparse Sinkhorn's kernels over them
     scoring = _scoring(test, test, cols, cfg.top_k, cfg.both_ways, cfg.chunk_size) \
         + 4 * FLOAT * test * cfg.top_k
     phases = dict(features=dict(features=features),
@@ -251,11 +259,11 @@ def _rdgcn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     common = _common(size, 3 * INDEX * 2)
     # The entity table, its gradient and Adam's two moments (learned
     # features) or the fixed name features; the layers' saved activations
-    # (16 N x C blocks, counted by the allocator on DBP15K zh_en) and a
+    # (20 N x C blocks, counted by the allocator on DBP15K zh_en) and a
     # float per merged edge and layer.
     learned = cfg.features == 'learned'
     common['parameters'] = FLOAT * n * c * (4 if learned else 1)
-    train = FLOAT * (16 * n * c + 6 * edges)
+    train = FLOAT * (20 * n * c + 6 * edges)
     negatives = FLOAT * 2 * cfg.chunk_size * n + INDEX * 2 * size.train_links \
         * cfg.num_negatives
     test = size.test_links
@@ -269,9 +277,12 @@ ESTIMATORS: Dict[str, Callable[[PairSize, Any, float], MemoryEstimate]] = {
     'rdgcn': _rdgcn}
 #: How far a heap that keeps freed memory grows past the largest phase's
 #: tensors (fragmentation: blocks of changing sizes, such as a batch's
-#: rows, seldom fit the holes earlier ones left). Measured on synthetic
-#: pairs of 20,000 and 40,000 entities per side (``benchmarks/memory.py``).
-HEAP_GROWTH = {'dual-amn': 2.0, 'lightea': 1.0, 'gcn-align': 1.0, 'rdgcn': 2.0}
+#: rows, seldom fit the holes earlier ones left). Dual-AMN: measured on
+#: two synthetic pairs (20,000 and 40,000 entities per side,
+#: ``benchmarks/memory.py``); GCN-Align and RDGCN: fitted to their DBP15K
+#: zh_en runs (RDGCN's negatives change size every tenth epoch); LightEA
+#: reuses its few large blocks as they are.
+HEAP_GROWTH = {'dual-amn': 1.7, 'lightea': 1.0, 'gcn-align': 1.0, 'rdgcn': 2.75}
 
 
 def estimate_memory(model: str, size: PairSize, config,
