@@ -207,6 +207,17 @@ def test_a_run_records_its_estimate_beside_its_peak(tmp_path):
     assert 0.5 < estimate['gib'] / results['peak_memory_gib'] < 2
 
 
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='Linux /proc')
+def test_a_child_of_a_large_process_reports_its_own_peak():
+    held = torch.ones(2 ** 28)  # 1 GiB resident here; a fork copies the mapping
+    code = ('from torch_geometric_ea.train import peak_memory_gib; '
+            'print(peak_memory_gib())')
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, preexec_fn=lambda: None)  # fork, not vfork
+    assert float(run.stdout) < 0.9, run.stdout
+    del held
+
+
 def test_a_run_above_max_memory_stops_before_any_work(tmp_path):
     started = time.perf_counter()
     run, out = _train(tmp_path, '--max-memory', '0.4')

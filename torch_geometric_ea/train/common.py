@@ -130,7 +130,17 @@ class TrainResult:
 
 
 def peak_memory_gib() -> float:
-    r"""Peak resident memory of this process so far, in GiB."""
+    r"""Peak resident memory of this process so far, in GiB: on Linux the
+    high-water mark of its own memory (``VmHWM``), since ``ru_maxrss``
+    keeps the parent's resident size across ``fork`` and ``exec`` (a run
+    started from a large process would report that process's size)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**30 if sys.platform == 'darwin' else peak / 2**20
 
