@@ -4,7 +4,8 @@ Dual-AMN and LightEA on DBP15K zh_en and the synthetic 100K and 1M pairs
 DBP15K zh_en (GCN-Align also on the 100K pair, 20 epochs).
 
 Each run is ``python -m torch_geometric_ea train ... --out OUT/NAME``; its
-``results.json`` holds the measured peak (``ru_maxrss``). The estimate is
+``results.json`` (the measured peak), kept as the record
+``benchmarks/results/memory/NAME.json``. The estimate is
 recomputed from the run's configuration and pair
 (:func:`~torch_geometric_ea.train.memory.estimate_memory`), so a table
 reflects the estimator of this checkout.
@@ -51,19 +52,27 @@ RUNS = {
 }
 
 
+RECORDS = osp.join(ROOT, 'benchmarks', 'results', 'memory')
+
+
 def run(name: str, out: str, reuse: bool, root: str) -> dict:
+    r"""The ``results.json`` of run ``name``: with ``reuse``, its record in
+    ``benchmarks/results/memory/NAME.json`` if there is one; else the run,
+    in ``OUT/NAME``, whose results then become the record."""
+    record = osp.join(RECORDS, f'{name}.json')
+    if reuse and osp.exists(record):
+        with open(record) as f:
+            return json.load(f)
     folder = osp.join(out, name)
-    path = osp.join(folder, 'results.json')
-    if reuse and osp.exists(path):
-        with open(path) as f:
-            results = json.load(f)
-        if results.get('finished', 'model' in results):  # older records lack it
-            return results
     command = [sys.executable, '-m', 'torch_geometric_ea', 'train', *RUNS[name],
                '--root', root, '--json', '--max-memory', '0', '--out', folder]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    with open(path) as f:
-        return json.load(f)
+    with open(osp.join(folder, 'results.json')) as f:
+        results = json.load(f)
+    os.makedirs(RECORDS, exist_ok=True)
+    with open(record, 'w') as f:
+        json.dump(results, f, indent=2)
+    return results
 
 
 def estimate(results: dict, root: str):
@@ -105,7 +114,8 @@ def main(argv=None):
     parser.add_argument('--out', default=osp.join('runs', 'memory'))
     parser.add_argument('--runs', nargs='+', default=list(RUNS), choices=list(RUNS))
     parser.add_argument('--reuse', action='store_true',
-                        help="read a finished run's results.json instead of running it")
+                        help="read a run's record in benchmarks/results/memory "
+                        "instead of running it")
     parser.add_argument('--root', default=os.environ.get('TORCH_GEOMETRIC_EA_MIRROR',
                                                          'data'))
     parser.add_argument('--readme', action='store_true',
