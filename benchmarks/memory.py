@@ -98,7 +98,7 @@ def _num_entities(results: dict):
         else None
 
 
-def row(name: str, results: dict, root: str) -> str:
+def row(results: dict, root: str) -> str:
     est = estimate(results, root)
     pair = (results['pair'] or f"synthetic {_num_entities(results):,}/side")
     scale = results.get('scale_settings') or {}
@@ -124,7 +124,7 @@ def main(argv=None):
     lines = ['| model | pair | settings | heap | estimate GiB (phase) | '
              'measured peak GiB | estimate / peak |', '|---|---|---|---|---|---|---|']
     for name in args.runs:
-        lines.append(row(name, run(name, args.out, args.reuse, args.root), args.root))
+        lines.append(row(run(name, args.out, args.reuse, args.root), args.root))
         print(lines[-1], flush=True)
     if args.readme:
         write_readme('\n'.join(lines) + '\n', block='memory')

@@ -36,6 +36,29 @@ def test_cgroup_quotas_v2_and_v1(tmp_path):
     assert cgroup_cpu_limit(str(tmp_path / 'v1off')) is None
 
 
+def test_cgroup_memory_limits_v2_and_v1(tmp_path):
+    from torch_geometric_ea.runtime import cgroup_memory_limit
+    assert cgroup_memory_limit(str(tmp_path)) is None  # no cgroup files
+    write(tmp_path / 'v2' / 'memory.max', '17179869184\n')
+    assert cgroup_memory_limit(str(tmp_path / 'v2')) == 16 * 2 ** 30
+    write(tmp_path / 'free' / 'memory.max', 'max\n')
+    assert cgroup_memory_limit(str(tmp_path / 'free')) is None
+    write(tmp_path / 'v1' / 'memory' / 'memory.limit_in_bytes', '1073741824\n')
+    assert cgroup_memory_limit(str(tmp_path / 'v1')) == 2 ** 30
+    write(tmp_path / 'v1off' / 'memory' / 'memory.limit_in_bytes',
+          '9223372036854771712\n')  # what v1 writes for no limit
+    assert cgroup_memory_limit(str(tmp_path / 'v1off')) is None
+
+
+def test_proc_bytes_reads_kernel_kilobytes(tmp_path):
+    from torch_geometric_ea.runtime import proc_bytes
+    write(tmp_path / 'status', 'Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t 1024 kB\n')
+    assert proc_bytes(str(tmp_path / 'status'), 'VmHWM') == 2 * 2 ** 20
+    assert proc_bytes(str(tmp_path / 'status'), 'VmRSS') == 2 ** 20
+    assert proc_bytes(str(tmp_path / 'status'), 'VmSwap') is None
+    assert proc_bytes(str(tmp_path / 'missing'), 'VmHWM') is None
+
+
 def test_usable_cpus_is_the_affinity_capped_by_the_quota(tmp_path, monkeypatch):
     from torch_geometric_ea import runtime
     monkeypatch.setattr(runtime.os, 'sched_getaffinity', lambda pid: {0, 2, 5, 7})

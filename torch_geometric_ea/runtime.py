@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Optional
 
-__all__ = ['keep_freed_memory', 'usable_cpus', 'cgroup_cpu_limit']
+__all__ = ['keep_freed_memory', 'usable_cpus', 'cgroup_cpu_limit',
+           'cgroup_memory_limit', 'proc_bytes']
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
@@ -52,6 +53,36 @@ def cgroup_cpu_limit(root: str = '/sys/fs/cgroup') -> Optional[float]:
         return None if quota <= 0 else quota / period
     except (OSError, ValueError):
         return None
+
+
+def cgroup_memory_limit(root: str = '/sys/fs/cgroup') -> Optional[int]:
+    r"""The bytes a cgroup allows this process, from cgroup v2's
+    ``memory.max`` or v1's ``memory.limit_in_bytes``; :obj:`None` without
+    a limit."""
+    for path in (os.path.join(root, 'memory.max'),
+                 os.path.join(root, 'memory', 'memory.limit_in_bytes')):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2 ** 60:  # v1 says "no limit" so
+            return int(text)
+    return None
+
+
+def proc_bytes(path: str, key: str) -> Optional[int]:
+    r"""A size field of a Linux ``/proc`` file in bytes, e.g.
+    ``proc_bytes('/proc/self/status', 'VmHWM')``; :obj:`None` where the
+    file or the field is missing."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1]) * 1024  # the kernel's kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def usable_cpus(root: str = '/sys/fs/cgroup') -> int:

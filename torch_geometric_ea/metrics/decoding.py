@@ -147,10 +147,12 @@ def hungarian_matching(x: Tensor, y: Tensor, *, max_size: int = 30000) -> Tensor
     return out.to(x.device)
 
 
-def _few_of_many(k: int, x: Tensor, y: Tensor) -> bool:
-    r"""Whether a top-``k`` search is for so few of so many (``k`` at most
-    64 and a 64th of both sizes) that blocks with thresholds pay off."""
-    return k <= 64 and 64 * k <= min(x.size(0), y.size(0))
+def few_of_many(k: int, rows: int, cols: int) -> bool:
+    r"""Whether a top-``k`` search of ``rows`` queries among ``cols``
+    targets is for so few of so many (``k`` at most 64 and a 64th of both
+    sizes) that blocks with thresholds pay off
+    (:func:`~torch_geometric_ea.metrics.topk.blocked_topk`)."""
+    return k <= 64 and 64 * k <= min(rows, cols)
 
 
 @torch.no_grad()
@@ -163,7 +165,7 @@ def topk_inner_products(x: Tensor, y: Tensor, k: int,
     (see :func:`topk_both_ways`) by
     :func:`~torch_geometric_ea.metrics.topk.blocked_topk`."""
     _check_pair(x, y)
-    if _few_of_many(k, x, y):
+    if few_of_many(k, x.size(0), y.size(0)):
         return blocked_topk(x, y, k, columns=False)[:2]
     k = min(k, y.size(0))
     values = x.new_empty(x.size(0), k)
@@ -214,7 +216,7 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     only from the blocks that beat a row's or column's running
     :math:`k`-th best."""
     _check_pair(x, y)
-    if _few_of_many(k, x, y):
+    if few_of_many(k, x.size(0), y.size(0)):
         return blocked_topk(x, y, k)
     k_row, k_col = min(k, y.size(0)), min(k, x.size(0))
     row_values = x.new_empty(x.size(0), k_row)

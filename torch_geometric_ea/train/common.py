@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
 from torch_geometric_ea.data.pair import check_alignable, to_union, unlinked_entities
+from torch_geometric_ea.runtime import proc_bytes
 
 __all__ = ['TrainResult', 'peak_memory_gib', 'process_group', 'resolve_device',
            'RunInputs', 'prepare_run', 'BOOTSTRAP', 'check_bootstrap',
@@ -134,13 +135,9 @@ def peak_memory_gib() -> float:
     high-water mark of its own memory (``VmHWM``), since ``ru_maxrss``
     keeps the parent's resident size across ``fork`` and ``exec`` (a run
     started from a large process would report that process's size)."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
+    peak = proc_bytes('/proc/self/status', 'VmHWM')
+    if peak is not None:
+        return peak / 2**30
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**30 if sys.platform == 'darwin' else peak / 2**20
 

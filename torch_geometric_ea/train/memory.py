@@ -19,7 +19,6 @@ edge, the heap growth) were measured; ``benchmarks/memory.py`` sets the
 estimates beside measured peaks and ``tests/test_memory.py`` checks the
 tensor terms against the allocator's count.
 """
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
 
@@ -27,7 +26,9 @@ import torch
 from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.pair import SRC, TGT, to_union
-from torch_geometric_ea.nn.models.lightea import _factor
+from torch_geometric_ea.metrics.decoding import few_of_many
+from torch_geometric_ea.nn.models.lightea import LightEA, _factor
+from torch_geometric_ea.runtime import cgroup_memory_limit, proc_bytes
 
 __all__ = ['PairSize', 'pair_size', 'MemoryEstimate', 'estimate_memory',
            'fitting_settings', 'available_memory', 'GIB']
@@ -130,10 +131,6 @@ def _common(size: PairSize, graph_per_edge: int) -> Dict[str, int]:
                 graph=graph_per_edge * size.merged_edges)
 
 
-def _few_of_many(k: int, rows: int, cols: int) -> bool:
-    return k <= 64 and 64 * k <= min(rows, cols)  # as metrics.decoding
-
-
 def _scoring(rows: int, cols: int, dim: int, k: int, both_ways: bool = True,
              chunk: int = EVAL_ROWS) -> int:
     r"""Bytes of each query's top-``k`` among ``cols`` targets (both ways):
@@ -143,7 +140,7 @@ def _scoring(rows: int, cols: int, dim: int, k: int, both_ways: bool = True,
     scores and their transposed copy), the lists and their merges."""
     entries = (rows + (cols if both_ways else 0)) * k
     embeddings = FLOAT * (rows + 2 * cols) * dim
-    if _few_of_many(k, rows, cols):
+    if few_of_many(k, rows, cols):
         return embeddings + FLOAT * 4096 * 1024 + (FLOAT + INDEX) * entries
     embeddings += FLOAT * max(rows, cols) * dim  # a side gathered, then unit
     blocks = FLOAT * min(chunk, rows) * cols * (2 if both_ways else 1)
@@ -207,13 +204,11 @@ def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     n, d, edges = size.entities, cfg.ent_dim, size.merged_edges
     rel_dim = cfg.rel_dim or d // 2
     cols, m = rel_dim * cfg.mini_dim, cfg.mini_dim
-    c_kron, e_kron = _factor(cols)
-    unit = c_kron // math.gcd(c_kron, m) if cfg.projection == 'kronecker' else 1
-    chunk = max(1, min(64, 2 ** 27 // (n * m)))
-    chunk = min(unit * max(chunk // unit, 1), rel_dim)  # as LightEA.relation_aware
+    model = LightEA(d, cfg.depth, rel_dim, m, cfg.projection)
+    chunk = min(model.relation_chunk(n), rel_dim)
     common = _common(size, LIGHTEA_GRAPH_PER_EDGE)
     if cfg.projection == 'kronecker':
-        a, e = _factor(d)[0], e_kron
+        a, e = _factor(d)[0], _factor(cols)[1]
         # a round, the next and its sparse product; the running sum Z of
         # the rounds' projections and the round's own projection
         rounds = 3 * n * d + 2 * n * a * e
@@ -326,52 +321,23 @@ def fitting_settings(model: str, size: PairSize, config, limit: int,
     whose estimate is at most ``limit`` bytes, or :obj:`None` if even all of
     them do not fit."""
     changes: Dict[str, Any] = {}
-    cfg = config
     for step in _steps(model, size, config):
         changes.update(step)
-        cfg = replace(config, **changes)
-        if estimate_memory(model, size, cfg, heap_kept).peak <= limit:
+        if estimate_memory(model, size, replace(config, **changes),
+                           heap_kept).peak <= limit:
             return changes
     return None
-
-
-def _cgroup_limit() -> Optional[int]:
-    for path in ('/sys/fs/cgroup/memory.max',
-                 '/sys/fs/cgroup/memory/memory.limit_in_bytes'):
-        try:
-            text = open(path).read().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 2 ** 60:
-            return int(text)
-    return None
-
-
-def _resident() -> int:
-    try:
-        for line in open('/proc/self/status'):
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def available_memory() -> Optional[int]:
     r"""The memory this process may grow to: what it holds plus the
     system's available memory (``MemAvailable``), at most its cgroup's
     limit; :obj:`None` where neither can be read."""
-    available = None
-    try:
-        for line in open('/proc/meminfo'):
-            if line.startswith('MemAvailable:'):
-                available = int(line.split()[1]) * 1024 + _resident()
-    except OSError:
-        pass
-    limit = _cgroup_limit()
-    if available is None or limit is None:
-        return available if limit is None else limit
-    return min(available, limit)
+    available = proc_bytes('/proc/meminfo', 'MemAvailable')
+    if available is not None:
+        available += proc_bytes('/proc/self/status', 'VmRSS') or 0
+    limits = [b for b in (available, cgroup_memory_limit()) if b is not None]
+    return min(limits) if limits else None
 
 
 def settings_text(changes: Dict[str, Any]) -> str:

@@ -246,7 +246,7 @@ class LightEA(torch.nn.Module):
             y = (zs[:, :, cols] * scale.view(n, 1, 1)).transpose(1, 2)
             y = (y.reshape(-1, a) @ g).view(n, len(dims), m)
             return y.transpose(0, 1).contiguous()
-        return project, c // math.gcd(c, m), scale, rel
+        return project, self._granularity(), scale, rel
 
     def _gaussian(self, ents: List[Tensor], rels: List[Tensor],
                   generator: torch.Generator):
@@ -263,6 +263,25 @@ class LightEA(torch.nn.Module):
             return y.view(-1, len(dims), m).transpose(0, 1).contiguous()
         return project, 1, scale, rel
 
+    def _granularity(self) -> int:
+        r"""The relation dimensions a projection block covers: :math:`c /
+        \gcd(c, m)` for the Kronecker projection (``c`` its first factor),
+        1 for the Gaussian."""
+        if self.projection != 'kronecker':
+            return 1
+        c = _factor(self.rel_dim * self.mini_dim)[0]
+        return c // math.gcd(c, self.mini_dim)
+
+    def relation_chunk(self, num_nodes: int, unit: Optional[int] = None) -> int:
+        r"""The relation dimensions :meth:`relation_aware` propagates at once
+        on ``num_nodes`` entities: ``chunk_size``, fewer where ``num_nodes``
+        times ``mini_dim`` times them would pass :obj:`max_chunk_entries`,
+        a multiple of ``unit`` (default: the projection's granularity)."""
+        unit = unit or self._granularity()
+        chunk = max(1, min(self.chunk_size,
+                           self.max_chunk_entries // (num_nodes * self.mini_dim)))
+        return unit * max(chunk // unit, 1)
+
     def relation_aware(self, graph: Data, rel: Tensor,
                        project: Callable[[range], Tensor], unit: int) -> Tensor:
         r"""Step 3: ``rel_dim`` relation-weighted propagations of the
@@ -274,8 +293,7 @@ class LightEA(torch.nn.Module):
         crow = torch.cat([head.new_zeros(1),
                           torch.bincount(head, minlength=n).cumsum(0)])
         out = rel.new_empty(n, self.rel_dim, m)
-        chunk = max(1, min(self.chunk_size, self.max_chunk_entries // (n * m)))
-        chunk = unit * max(chunk // unit, 1)
+        chunk = self.relation_chunk(n, unit)
         for start in range(0, self.rel_dim, chunk):
             dims = range(start, min(start + chunk, self.rel_dim))
             y = project(dims)
