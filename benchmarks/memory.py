@@ -27,7 +27,11 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from run import write_readme  # noqa: E402
 
+import torch  # noqa: E402
+
 from torch_geometric_ea.cli import load_pair  # noqa: E402
+from torch_geometric_ea.data.pair import to_union  # noqa: E402
+from torch_geometric_ea.nn import dual_amn_graph, lightea_graph  # noqa: E402
 from torch_geometric_ea.train import MODELS  # noqa: E402
 from torch_geometric_ea.train.memory import estimate_memory, pair_size  # noqa: E402
 
@@ -50,6 +54,17 @@ RUNS = {
     'rdgcn_dbp15k': ['--model', 'rdgcn', '--set', 'features=learned', '--set',
                      'negative_candidates=1000'] + DBP15K,
 }
+# The runs HEAP_GROWTH was measured on (not in the README's table).
+CALIBRATION = {
+    'dual-amn_20k': ['--model', 'dual-amn', '--dataset', 'synthetic',
+                     '--num-entities', '20000', '--threads', '1'],
+    'dual-amn_40k': ['--model', 'dual-amn', '--dataset', 'synthetic',
+                     '--num-entities', '40000', '--threads', '1'],
+    'lightea_50k': ['--model', 'lightea', '--dataset', 'synthetic',
+                    '--num-entities', '50000'],
+    'lightea_200k': ['--model', 'lightea', '--dataset', 'synthetic',
+                     '--num-entities', '200000'],
+}
 
 
 RECORDS = osp.join(ROOT, 'benchmarks', 'results', 'memory')
@@ -64,7 +79,8 @@ def run(name: str, out: str, reuse: bool, root: str) -> dict:
         with open(record) as f:
             return json.load(f)
     folder = osp.join(out, name)
-    command = [sys.executable, '-m', 'torch_geometric_ea', 'train', *RUNS[name],
+    command = [sys.executable, '-m', 'torch_geometric_ea', 'train',
+               *{**RUNS, **CALIBRATION}[name],
                '--root', root, '--json', '--max-memory', '0', '--out', folder]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(osp.join(folder, 'results.json')) as f:
@@ -109,10 +125,56 @@ def row(results: dict, root: str) -> str:
             f"{est.gib:.2f} ({est.phase}) | {peak:.2f} | {est.gib / peak:.2f} |")
 
 
+def _storage_bytes(graph) -> int:
+    r"""The bytes of the distinct storages of the tensors ``graph`` holds
+    (sparse ones by their parts), however deep."""
+    seen, total, todo = set(), 0, [graph]
+    while todo:
+        obj = todo.pop()
+        if isinstance(obj, torch.Tensor):
+            if obj.layout == torch.sparse_coo:
+                todo += [obj._indices(), obj._values()]
+            elif obj.layout == torch.sparse_csr:
+                todo += [obj.crow_indices(), obj.col_indices(), obj.values()]
+            elif obj.untyped_storage().data_ptr() not in seen:
+                seen.add(obj.untyped_storage().data_ptr())
+                total += obj.untyped_storage().nbytes()
+        elif isinstance(obj, dict):
+            todo += list(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            todo += list(obj)
+        elif hasattr(obj, '__dict__'):
+            todo += list(vars(obj).values())
+    return total
+
+
+def constants(root: str):
+    r"""Prints the runtime's resident size once imported and the graphs'
+    bytes per merged edge on DBP15K zh_en and two synthetic pairs."""
+    code = ('import resource, torch_geometric_ea.cli; '
+            'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)')
+    gib = float(subprocess.run([sys.executable, '-c', code], capture_output=True,
+                               text=True, check=True).stdout)
+    print(f'runtime: {gib:.3f} GiB')
+    for dataset, pair, num in (('dbp15k', 'zh_en', 0), ('synthetic', None, 20000),
+                               ('synthetic', None, 100000)):
+        data = load_pair(dataset, pair, root, 0, num)
+        u, size = to_union(data), pair_size(data)
+        args = (u.edge_index, u.edge_type, u.num_nodes, u.num_relations)
+        per_edge = [_storage_bytes(build(*args)._store) / size.merged_edges
+                    for build in (dual_amn_graph, lightea_graph)]
+        print(f'{pair or num}: bytes per merged edge: dual-amn {per_edge[0]:.1f}, '
+              f'lightea {per_edge[1]:.1f}')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default=osp.join('runs', 'memory'))
-    parser.add_argument('--runs', nargs='+', default=list(RUNS), choices=list(RUNS))
+    parser.add_argument('--runs', nargs='+', default=list(RUNS),
+                        choices=list(RUNS) + list(CALIBRATION),
+                        help=f"calibration runs: {', '.join(CALIBRATION)}")
+    parser.add_argument('--constants', action='store_true',
+                        help="print the estimate's measured constants and exit")
     parser.add_argument('--reuse', action='store_true',
                         help="read a run's record in benchmarks/results/memory "
                         "instead of running it")
@@ -121,6 +183,8 @@ def main(argv=None):
     parser.add_argument('--readme', action='store_true',
                         help="write the table into README.md's memory block")
     args = parser.parse_args(argv)
+    if args.constants:
+        return constants(args.root)
     lines = ['| model | pair | settings | heap | estimate GiB (phase) | '
              'measured peak GiB | estimate / peak |', '|---|---|---|---|---|---|---|']
     for name in args.runs:
