@@ -14,7 +14,6 @@ load it again, and predict the rest of the alignment.
 """
 import csv
 import os
-import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -59,6 +58,7 @@ from torch_geometric_ea.nn import (
     rdgcn_dual_graph,
 )
 from torch_geometric_ea.train import MODELS, resolve_device
+from torch_geometric_ea.train.checkpoint import read_digested, write_atomic
 
 __all__ = ['Aligner', 'Candidates', 'DECODERS', 'read_checkpoint']
 
@@ -115,19 +115,13 @@ CHECKPOINT_KEYS = ('model', 'state_dict', 'config', 'init_args')
 
 def read_checkpoint(path: str) -> Dict:
     r"""The contents of a checkpoint of :meth:`Aligner.save` or of ``train
-    --out``, read with ``torch.load(weights_only=True)``; anything else
-    (garbage, a truncated or empty file, another program's checkpoint)
-    raises one :class:`ValueError` line naming the file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        with warnings.catch_warnings():  # torch's own notes on a bad file
-            warnings.simplefilter('ignore')
-            state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # garbage, truncated, empty, unsafe
-        reason = str(e).strip().split('\n')[0][:120]
-        raise ValueError(f"{path}: not a readable checkpoint of this package "
-                         f"({type(e).__name__}: {reason})") from None
+    --out``, read only when its digest matches (see
+    :func:`~torch_geometric_ea.train.checkpoint.read_digested`), with
+    ``torch.load(weights_only=True)``; anything else (garbage, a truncated,
+    altered or empty file, one saved without a digest, another program's
+    checkpoint) raises one :class:`ValueError` line naming the file."""
+    state = read_digested(path, 'checkpoint', 'retrain or re-save it',
+                          map_location='cpu')
     missing = [k for k in CHECKPOINT_KEYS
                if not isinstance(state, dict) or k not in state]
     if missing:
@@ -268,13 +262,16 @@ class Aligner:
                    result.init_args, name_encoder, result.metrics, result.replay)
 
     def save(self, path: str):
-        r"""Saves the model, its config and the KG pair to ``path``."""
+        r"""Saves the model, its config and the KG pair to ``path``, with a
+        digest and atomically (see
+        :func:`~torch_geometric_ea.train.checkpoint.write_atomic`): a failed
+        write raises :class:`OSError` and leaves the file there as it was."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        torch.save(dict(model=self.model_name, state_dict=self.model.state_dict(),
-                        config=self.config, init_args=self.init_args,
-                        pair=_pair_state(self.data),
-                        pair_fingerprint=pair_fingerprint(self.data),
-                        metrics=self.metrics, replay=self.replay), path)
+        write_atomic(path, dict(
+            model=self.model_name, state_dict=self.model.state_dict(),
+            config=self.config, init_args=self.init_args, pair=_pair_state(self.data),
+            pair_fingerprint=pair_fingerprint(self.data), metrics=self.metrics,
+            replay=self.replay))
 
     @classmethod
     def load(cls, path: str, data: Optional[HeteroData] = None,

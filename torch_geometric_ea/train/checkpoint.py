@@ -8,7 +8,9 @@ in the same folder, flushed to disk and renamed over the old one, so a
 reader sees the old checkpoint or the new one, never part of either; a file whose digest does not match
 (torn by a crash of the disk, copied half) is refused, never loaded. It is
 read with ``torch.load(weights_only=True)``: tensors and plain containers,
-nothing unpickled that could run code.
+nothing unpickled that could run code. Saved models (``model.pt`` of
+``align`` and ``train --out``) are written and read the same way
+(:func:`write_atomic`, :func:`read_digested`).
 
 Trainers take a :class:`Checkpoints` and call :meth:`Checkpoints.start`
 once (the state to resume from, after checking that it is of the same
@@ -23,6 +25,7 @@ import os
 import os.path as osp
 import signal
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Callable, Dict, Iterator, Optional
@@ -31,7 +34,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 __all__ = ['Checkpoints', 'Interrupted', 'CheckpointError', 'CHECKPOINT', 'write_atomic',
-           'read_checkpoint_file', 'run_identity', 'random_state',
+           'read_digested', 'read_checkpoint_file', 'run_identity', 'random_state',
            'set_random_state', 'stop_on_signals']
 
 #: The checkpoint's file name in a run's output folder.
@@ -54,13 +57,19 @@ class CheckpointError(ValueError):
 
 class _Hashing:
     r"""A file being written that hashes what goes through it (so a large
-    checkpoint is never held in memory whole)."""
+    checkpoint is never held in memory whole). It keeps the first error of
+    the file, which ``torch.save`` reports only as a failed write."""
     def __init__(self, file):
         self.file, self.digest = file, hashlib.sha256()
+        self.error: Optional[OSError] = None
 
     def write(self, data) -> int:
         self.digest.update(data)
-        return self.file.write(data)
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
 
     def flush(self):
         self.file.flush()
@@ -68,15 +77,32 @@ class _Hashing:
 
 def write_atomic(path: str, state: Dict):
     r"""Saves ``state`` to ``path`` with its digest: a temporary file in the
-    same folder, synced, then renamed over ``path`` (and the folder synced)."""
+    same folder, synced, then renamed over ``path`` (and the folder synced).
+    When writing fails (a full disk), ``path`` is left as it was, the
+    temporary file is removed and an :class:`OSError` naming ``path`` is
+    raised."""
     tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        hashing = _Hashing(f)
-        torch.save(state, hashing)
-        f.write(hashing.digest.digest())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    hashing = None
+    try:
+        with open(tmp, 'wb') as f:
+            hashing = _Hashing(f)
+            torch.save(state, hashing)
+            f.write(hashing.digest.digest())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.remove(tmp)
+        except OSError:  # never made, or the folder is gone
+            pass
+        cause = hashing.error if hashing is not None and hashing.error else e
+        if isinstance(cause, OSError):  # one line, as the command line prints it
+            error = OSError(f"{path}: not written ({cause.strerror or cause}); "
+                            f"the file there is as it was")
+            error.errno = cause.errno
+            raise error from e
+        raise
     folder = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
     try:
         os.fsync(folder)
@@ -84,20 +110,59 @@ def write_atomic(path: str, state: Dict):
         os.close(folder)
 
 
-def read_checkpoint_file(path: str) -> Dict:
-    r"""The state in ``path``; :class:`CheckpointError` naming the file
-    when it is not a whole checkpoint (digest mismatch, truncated, not one)."""
-    with open(path, 'rb') as f:
-        blob = f.read()
+def _ends_as_torch_file(blob: bytes) -> bool:
+    r"""Whether ``blob`` ends as ``torch.save``'s zip archive does (its end
+    record, with no comment, as the last 22 bytes): a file saved without
+    a digest."""
+    return len(blob) >= 22 and blob[-22:-18] == b'PK\x05\x06'
+
+
+def read_digested(path: str, what: str = 'checkpoint',
+                  remedy: str = 'delete it to start afresh',
+                  map_location=None):
+    r"""What :func:`write_atomic` saved in ``path``, read only when its
+    digest matches and then with ``torch.load(weights_only=True)``
+    (tensors and plain containers: nothing unpickled runs code).
+
+    Raises :class:`ValueError` (one line naming the file, the ``what`` it
+    should be and the ``remedy``) for a damaged file (truncated, a byte
+    changed), one saved without a digest (older versions, other programs)
+    or one that is whole but not ``torch.save``'s plain data; and
+    :class:`FileNotFoundError` when there is none."""
+    try:
+        with open(path, 'rb') as f:
+            blob = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except OSError as e:  # a folder, no permission
+        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
     payload, digest = memoryview(blob)[:-_DIGEST], blob[-_DIGEST:]
     if len(blob) <= _DIGEST or hashlib.sha256(payload).digest() != digest:
-        raise CheckpointError(f"{path}: damaged checkpoint (its digest does not "
-                              f"match its contents); delete it to start afresh")
+        if _ends_as_torch_file(blob):
+            raise ValueError(f"{path}: a {what} without a digest (saved by an "
+                             f"older version of this package or another "
+                             f"program), not read; {remedy}")
+        raise ValueError(f"{path}: damaged {what} (its digest does not match its "
+                         f"contents); {remedy}")
     try:
-        state = torch.load(io.BytesIO(payload), weights_only=True)
+        with warnings.catch_warnings():  # torch's own notes on a bad file
+            warnings.simplefilter('ignore')
+            return torch.load(io.BytesIO(payload), map_location=map_location,
+                              weights_only=True)
     except Exception as e:  # a whole file that is not ours
-        raise CheckpointError(f"{path}: not a checkpoint of this package "
-                              f"({str(e).splitlines()[0]})") from None
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise ValueError(f"{path}: not a {what} of this package "
+                         f"({reason})") from None
+
+
+def read_checkpoint_file(path: str) -> Dict:
+    r"""The state in ``path`` (see :func:`read_digested`);
+    :class:`CheckpointError` naming the file when it is not a whole
+    checkpoint (digest mismatch, truncated, not one)."""
+    try:
+        state = read_digested(path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(state, dict) or 'identity' not in state:
         raise CheckpointError(f"{path}: not a checkpoint of this package")
     return state
