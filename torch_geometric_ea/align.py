@@ -35,6 +35,7 @@ from torch_geometric_ea.data.pair import (
     SRC_TRIPLE,
     TGT,
     TGT_TRIPLE,
+    check_alignable,
     from_union,
     kg_pair,
     pair_fingerprint,
@@ -249,6 +250,7 @@ class Aligner:
         checkpoints while training, or resumes from one."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+        check_alignable(data, unlinked=True)  # before any work: else it fails after
         config_cls, train = MODELS[model]
         config = config or config_cls()
         if device is not None:

@@ -154,9 +154,13 @@ def check_links(link_index: Tensor, where: str = 'links'):
             raise ValueError(f"{where}: {what}: {name} entity {e} -> {partners}")
 
 
-def check_alignable(data: HeteroData):
+def check_alignable(data: HeteroData, *, unlinked: bool = False):
     r"""Raises :class:`ValueError` unless the pair can be aligned: both KGs
-    have entities and triples, and some links are for training."""
+    have entities and triples, and some links are for training. With
+    ``unlinked`` (what :meth:`~torch_geometric_ea.Aligner.fit` predicts
+    for), also unless each KG has entities without a seed link: a pair
+    whose KG is seeded whole (a one-entity KG, say) has nothing to align,
+    though a benchmark run on it would still train and evaluate."""
     for k, (node, rel) in enumerate(((SRC, SRC_TRIPLE), (TGT, TGT_TRIPLE))):
         if data[node].num_nodes == 0:
             raise ValueError(f"KG{k + 1} is empty: it has no entities")
@@ -165,6 +169,15 @@ def check_alignable(data: HeteroData):
                              f"entities have no structure to align by")
     if not bool(data[LINK].train_mask.any()):
         raise ValueError("the pair has no training (seed) links")
+    if not unlinked:
+        return
+    for k, free in enumerate(unlinked_entities(data)):
+        if free.numel() == 0 and data[(SRC, TGT)[k]].num_nodes == 1:
+            raise ValueError(f"KG{k + 1} has one entity, and it has a seed link: "
+                             f"nothing to align")
+        if free.numel() == 0:
+            raise ValueError(f"nothing to align: every entity of KG{k + 1} has a "
+                             f"seed link")
 
 
 def split_links(num_links: int, train_ratio: float = 0.3, val_ratio: float = 0.0,
