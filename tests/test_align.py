@@ -204,3 +204,22 @@ def test_align_stopped_then_resumed_writes_the_same_alignment(kgs, capsys, monke
     assert not (out / 'checkpoint.pt').exists()
     with pytest.raises(SystemExit, match='that run finished'):
         main(args + ['--resume', str(out)])
+
+
+@pytest.mark.parametrize('model', ['dual-amn', 'lightea'])
+def test_semi_rounds_with_every_entity_paired_add_nothing(kgs, model, capsys):
+    # one link left to find: the first round pairs it (one against one is
+    # always mutual), and the next rounds have no entity left in the pool
+    seeds = SEEDS + EXPECTED[1:]
+    (kgs / 'seeds.tsv').write_text(''.join(f'{a}\t{b}\n' for a, b in seeds),
+                                   encoding='utf-8')
+    small = (['--set', 'channels=8', '--set', 'num_proxies=2', '--set',
+              'semi_epochs=1', '--set', 'semi_rounds=3'] if model == 'dual-amn'
+             else ['--set', 'ent_dim=16', '--set', 'top_k=5'])
+    out = kgs / 'out'
+    assert main(['align', '--model', model, '--triples1', str(kgs / 'kg1.tsv'),
+                 '--triples2', str(kgs / 'kg2.tsv'), '--seeds', str(kgs / 'seeds.tsv'),
+                 '--out', str(out), '--semi', '--epochs', '1', '--json'] + small) == 0
+    assert json.loads(capsys.readouterr().out)['pairs'] == 1
+    assert [tuple(row[:2]) for row in read_tsv(out / 'alignment.tsv')[1:]] \
+        == EXPECTED[:1]

@@ -396,12 +396,15 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
 
         if round_ + 1 < rounds:
             t = time.perf_counter()
-            emb = F.normalize(emb, dim=-1)
-            pairs = mutual_nearest_neighbours(
-                emb[pool[:pool_src.numel()]], emb[pool[pool_src.numel():]],
-                csls_k=cfg.csls_k,
-                decoding=cfg.semi_decoding, tau=cfg.sinkhorn_tau,
-                num_iters=cfg.sinkhorn_iters)
+            # a KG whose entities are all paired already: the round adds none
+            pairs = pool_src.new_empty(2, 0)
+            if pool_src.numel() and pool_tgt.numel():
+                emb = F.normalize(emb, dim=-1)
+                pairs = mutual_nearest_neighbours(
+                    emb[pool[:pool_src.numel()]], emb[pool[pool_src.numel():]],
+                    csls_k=cfg.csls_k,
+                    decoding=cfg.semi_decoding, tau=cfg.sinkhorn_tau,
+                    num_iters=cfg.sinkhorn_iters)
             new = torch.stack([pool_src[pairs[0]], pool_tgt[pairs[1]]])
             keep_src = torch.ones_like(pool_src, dtype=torch.bool)
             keep_src[pairs[0]] = False
