@@ -121,7 +121,7 @@ def read_checkpoint(path: str) -> Dict:
     ``torch.load(weights_only=True)``; anything else (garbage, a truncated,
     altered or empty file, one saved without a digest, another program's
     checkpoint) raises one :class:`ValueError` line naming the file."""
-    state = read_digested(path, 'checkpoint', 'retrain or re-save it',
+    state = read_digested(path, 'checkpoint', 'retrain or copy it again',
                           map_location='cpu')
     missing = [k for k in CHECKPOINT_KEYS
                if not isinstance(state, dict) or k not in state]

@@ -124,10 +124,11 @@ def read_digested(path: str, what: str = 'checkpoint',
     digest matches and then with ``torch.load(weights_only=True)``
     (tensors and plain containers: nothing unpickled runs code).
 
-    Raises :class:`ValueError` (one line naming the file, the ``what`` it
-    should be and the ``remedy``) for a damaged file (truncated, a byte
-    changed), one saved without a digest (older versions, other programs)
-    or one that is whole but not ``torch.save``'s plain data; and
+    Raises :class:`ValueError` (one line naming the file and the ``what``
+    it should be) for a damaged file (truncated, a byte changed: the line
+    ends with the ``remedy``), one saved without a digest (older versions,
+    other programs: the line says how to re-save it) or one that is whole
+    but not ``torch.save``'s plain data; and
     :class:`FileNotFoundError` when there is none."""
     try:
         with open(path, 'rb') as f:
@@ -141,7 +142,9 @@ def read_digested(path: str, what: str = 'checkpoint',
         if _ends_as_torch_file(blob):
             raise ValueError(f"{path}: a {what} without a digest (saved by an "
                              f"older version of this package or another "
-                             f"program), not read; {remedy}")
+                             f"program), not read; retrain, or if you trust "
+                             f"it, re-save it: write_atomic(path, torch.load("
+                             f"path, weights_only=True)) from {__name__}")
         raise ValueError(f"{path}: damaged {what} (its digest does not match its "
                          f"contents); {remedy}")
     try:
