@@ -2,14 +2,16 @@ import hashlib
 import logging
 import os
 import os.path as osp
+import re
 import shutil
 import zipfile
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 import torch
 
-import torch_geometric_ea.data.datasets as datasets
+import torch_geometric_ea.data.download as download
 import torch_geometric_ea.data.translated as translated
 from torch_geometric_ea.data import (
     DBP15K,
@@ -21,6 +23,7 @@ from torch_geometric_ea.data import (
     SRPRS,
     TGT,
     TGT_TRIPLE,
+    DatasetError,
     OpenEA,
     links,
 )
@@ -107,17 +110,94 @@ def test_transforms_apply(fake_mirror, dataset_root, monkeypatch):
     assert 'post' not in ds._data  # applied on access, not stored
 
 
+def one_line_error(make, *named) -> str:
+    r"""The message of the :class:`DatasetError` ``make()`` raises, checked
+    to be one line naming each of ``named``."""
+    with pytest.raises(ValueError) as info:
+        make()
+    message = str(info.value)
+    assert isinstance(info.value, DatasetError), repr(info.value)
+    assert '\n' not in message
+    for name in named:
+        assert str(name) in message
+    return message
+
+
 def test_checksum_mismatch_is_an_error(fake_mirror, dataset_root):
-    with pytest.raises(ValueError, match=r"ent_ids_1: SHA-256 [0-9a-f]{64} does not "
-                                         r"match the expected 6d230db7"):
-        DBP15K(dataset_root, 'zh_en')
-    assert not osp.exists(osp.join(dataset_root, 'zh_en', 'raw', 'ent_ids_1'))
+    path = osp.join(dataset_root, 'zh_en', 'raw', 'ent_ids_1')
+    message = one_line_error(lambda: DBP15K(dataset_root, 'zh_en'), path)
+    assert re.search(r"SHA-256 [0-9a-f]{64} does not match the expected 6d230db7.*"
+                     r"was removed: run again to fetch it anew", message)
+    assert not osp.exists(path)
 
 
 def test_missing_mirror_file_is_named(fake_mirror, dataset_root):
-    with pytest.raises(FileNotFoundError, match=str(
-            fake_mirror / 'dbp15k' / 'ja_en' / 'ent_ids_1')):
-        DBP15K(dataset_root, 'ja_en')
+    message = one_line_error(lambda: DBP15K(dataset_root, 'ja_en'),
+                             fake_mirror / 'dbp15k' / 'ja_en' / 'ent_ids_1')
+    assert 'missing from the mirror' in message and 'add the file there' in message
+
+
+@pytest.mark.parametrize('make', [lambda p: None, lambda p: p.write_text('x')],
+                         ids=['missing', 'a file'])
+def test_a_mirror_that_is_no_folder_is_named(make, tmp_path, dataset_root,
+                                             monkeypatch):
+    mirror = tmp_path / 'mirror'
+    make(mirror)
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    message = one_line_error(lambda: SRPRS(dataset_root, 'en_de'), mirror,
+                             'srprs/en_de_15k_V1/ent_ids_1')
+    assert f'{MIRROR_ENV} names no folder' in message
+
+
+@pytest.mark.parametrize('error', [
+    URLError('[Errno -3] Temporary failure in name resolution'),
+    OSError('Network is unreachable\n(second line)'),
+], ids=['URLError', 'OSError'])
+@pytest.mark.parametrize('cls, pair, mirrored', [
+    (DBP15K, 'fr_en', 'dbp15k/fr_en/ent_ids_1'),
+    (OpenEA, 'D_W_15K_V1', 'openea/D_W_15K_V1/rel_triples_1')])
+def test_no_network_is_one_line(cls, pair, mirrored, error, dataset_root,
+                                monkeypatch):
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+
+    def offline(url, folder, log=True, filename=None):
+        with open(osp.join(folder, filename), 'w') as f:
+            f.write('the start of a download')  # then the network goes
+        raise error
+
+    monkeypatch.setattr(download, 'download_url', offline)
+    message = one_line_error(lambda: cls(dataset_root, pair), MIRROR_ENV, mirrored)
+    assert 'check your network' in message and 'cannot download https://' in message
+    assert not any(files for _, _, files in os.walk(dataset_root))  # no partial file
+
+
+def test_a_bad_openea_archive_is_named(tmp_path, dataset_root, monkeypatch):
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    archive = Path(dataset_root) / 'OpenEA_dataset_v2.0.zip'
+    archive.write_bytes(b'PK\x03\x04 cut short')
+    message = one_line_error(lambda: OpenEA(dataset_root, 'D_W_15K_V1'), archive)
+    assert 'not a zip archive' in message and 'delete it' in message
+
+
+def write_srprs_en_fr(tmp_path, monkeypatch):
+    r"""A mirror with the SRPRS en_fr files (tiny, checksums not checked)
+    and without its translated names."""
+    monkeypatch.setattr(SRPRS, 'checksums', {})
+    mirror = tmp_path / 'mirror'
+    write_tree(mirror / 'srprs' / 'en_fr_15k_V1', RSN)
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    return mirror
+
+
+def test_missing_translated_names_are_one_line_and_uri_names_never_need_them(
+        tmp_path, dataset_root, monkeypatch):
+    mirror = write_srprs_en_fr(tmp_path, monkeypatch)
+    message = one_line_error(lambda: SRPRS(dataset_root, 'en_fr'),
+                             mirror / 'names' / 'srprs_fr_en.json')
+    assert "names='uri'" in message and '--names uri' in message
+    data = SRPRS(dataset_root, 'en_fr', names='uri')[0]
+    assert data[SRC].num_nodes == 4 and 'name' not in data[SRC]
+    assert not osp.exists(osp.join(dataset_root, 'en_fr', 'raw', 'srprs_fr_en.json'))
 
 
 def test_unknown_checksums_are_summarised_in_one_line(fake_mirror, dataset_root,
@@ -150,8 +230,9 @@ def test_dwy100k_and_openea_from_mirror(fake_mirror, dataset_root):
 @pytest.mark.parametrize('cls, name', [(DBP15K, 'en_zh'), (SRPRS, 'fr_en'),
                                        (DWY100K, 'dbp_wd_100k'), (OpenEA, 'D_W')])
 def test_unknown_pair(cls, name, dataset_root):
-    with pytest.raises(ValueError, match='unknown pair'):
-        cls(dataset_root, name)
+    message = one_line_error(lambda: cls(dataset_root, name), 'unknown pair',
+                             repr(name), ', '.join(cls.pairs))
+    assert message.startswith(cls.__name__)
 
 
 def test_network_download(tmp_path, dataset_root, monkeypatch):
@@ -165,7 +246,7 @@ def test_network_download(tmp_path, dataset_root, monkeypatch):
         shutil.copyfile(source / url.rsplit('/', 1)[1], osp.join(folder, filename))
         return osp.join(folder, filename)
 
-    monkeypatch.setattr(datasets, 'download_url', fake_download)
+    monkeypatch.setattr(download, 'download_url', fake_download)
     data = DWY100K(dataset_root, 'dbp_wd')[0]
     assert data[SRC].num_nodes == 4
     assert ('https://raw.githubusercontent.com/nju-websoft/BootEA/2538d9d0a69ebbba'
@@ -194,13 +275,13 @@ def test_openea_network_download(tmp_path, dataset_root, monkeypatch):
         shutil.copyfile(archive, osp.join(folder, filename))
         return osp.join(folder, filename)
 
-    monkeypatch.setattr(datasets, 'download_url', fake_download)
+    monkeypatch.setattr(download, 'download_url', fake_download)
     for fold in (1, 2):
         data = OpenEA(dataset_root, 'D_Y_100K_V1', fold=fold)[0]
         assert data[SRC].uri == ['A', 'B', 'C']
     assert requested == [OpenEA.archive_url]  # the archive is kept and reused
-    with pytest.raises(FileNotFoundError, match='D_Y_15K_V1/rel_triples_1'):
-        OpenEA(dataset_root, 'D_Y_15K_V1')
+    one_line_error(lambda: OpenEA(dataset_root, 'D_Y_15K_V1'),
+                   'missing member OpenEA_dataset_v2.0/D_Y_15K_V1/rel_triples_1')
 
 
 # -------------------------------------------------------------- real data --
@@ -296,18 +377,46 @@ class _Payload:
         return (open, (self.marker, 'w'))
 
 
-def test_a_crafted_processed_file_is_refused_and_its_payload_never_runs(
-        fake_mirror, dataset_root, monkeypatch, tmp_path):
+DATASETS = [(DBP15K, 'zh_en'), (SRPRS, 'en_de'), (DWY100K, 'dbp_yg'),
+            (OpenEA, 'EN_FR_15K_V2')]
+
+
+@pytest.mark.parametrize('fresh', [False, True], ids=['processed', 'fresh'])
+@pytest.mark.parametrize('file', ['data', 'pre_transform.pt', 'pre_filter.pt'])
+@pytest.mark.parametrize('cls, pair', DATASETS, ids=lambda x: getattr(x, '__name__', x))
+def test_no_file_of_a_dataset_folder_is_unpickled(cls, pair, file, fresh, fake_mirror,
+                                                  dataset_root, monkeypatch, tmp_path):
+    r"""A crafted ``.pt`` in any place of a dataset's ``processed`` folder
+    (the processed file, or PyG's notes of the ``pre_transform`` and
+    ``pre_filter``), planted beside a processed dataset or into a fresh
+    root, never runs: the processed file is refused in one line naming
+    it, a note is warned about and the raw files are processed again."""
     monkeypatch.setattr(DBP15K, 'checksums', {})
-    ds = DBP15K(dataset_root, 'zh_en', seed=0)
+    ds = cls(dataset_root, pair)
+    target = ds.processed_paths[0] if file == 'data' else \
+        osp.join(ds.processed_dir, file)
+    if fresh:
+        shutil.rmtree(osp.dirname(ds.processed_dir))
+        os.makedirs(ds.processed_dir)
     marker = tmp_path / 'payload_ran'
-    torch.save(({'x': _Payload(str(marker))}, None), ds.processed_paths[0])
-    with pytest.raises(ValueError, match='not a processed file this package can '
-                                         'load safely.*force_reload=True'):
-        DBP15K(dataset_root, 'zh_en', seed=0)
+    torch.save(_Payload(str(marker)), target)
+    real_load = torch.load
+
+    def load(*args, **kwargs):  # PyG's and ours alike
+        assert kwargs.get('weights_only') is True, (args, kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, 'load', load)
+    if file == 'data':
+        message = one_line_error(lambda: cls(dataset_root, pair), target)
+        assert 'can load safely' in message and 'force_reload=True' in message
+        again = cls(dataset_root, pair, force_reload=True)  # the way out
+    else:
+        with pytest.warns(UserWarning, match=re.escape(target)):
+            again = cls(dataset_root, pair)
+        assert real_load(target, weights_only=True) == 'None'  # rewritten
     assert not marker.exists()
-    again = DBP15K(dataset_root, 'zh_en', seed=0, force_reload=True)  # the way out
-    assert again[0][SRC].num_nodes == 4
+    assert again[0][SRC].num_nodes > 0
 
 
 def test_srprs_copies_whose_ref_holds_the_training_links(tmp_path, dataset_root,

@@ -7,8 +7,8 @@ import os.path as osp
 import pytest
 import torch
 
-from torch_geometric_ea.data import datasets, translated
-from torch_geometric_ea.data.datasets import MIRROR_ENV
+from torch_geometric_ea.data import download, translated
+from torch_geometric_ea.data.download import MIRROR_ENV
 from torch_geometric_ea.data.translated import (
     TRANSLATED_NAMES,
     read_translated_names,
@@ -54,10 +54,10 @@ def fake_server(monkeypatch, tmp_path, text):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     requested = []
 
-    def download(url, folder, log=True, filename=None):
+    def serve(url, folder, log=True, filename=None):
         requested.append(url)
         return write(tmp_path / folder, text, filename)
-    monkeypatch.setattr(datasets, 'download_url', download)
+    monkeypatch.setattr(download, 'download_url', serve)
     return requested
 
 

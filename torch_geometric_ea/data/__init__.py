@@ -38,6 +38,7 @@ from torch_geometric_ea.data.formats import (
     read_openea,
     read_rsn,
 )
+from torch_geometric_ea.data.download import DatasetError
 from torch_geometric_ea.data.datasets import (
     MIRROR_ENV,
     DBP15K,
@@ -106,6 +107,7 @@ __all__ = [
     'attach_names',
     # datasets
     'MIRROR_ENV',
+    'DatasetError',
     'DBP15K',
     'SRPRS',
     'DWY100K',

@@ -13,19 +13,33 @@ environment variable ``TORCH_GEOMETRIC_EA_MIRROR`` to a folder laid out as::
     dwy100k/<pair>/<file>           (pair: dbp_wd, dbp_yg)
     openea/<name>/<file>            (name: for example D_W_15K_V1)
 
-Files are copied from there and verified the same way.
+Files are copied from there and verified the same way. Any failure to
+fetch, verify or load a dataset raises
+:class:`~torch_geometric_ea.data.DatasetError` (a :class:`ValueError`) in
+one line: the file, the problem, what to do. Nothing in a dataset folder is
+unpickled (see :meth:`_PairDataset.load` and :meth:`_PairDataset._process`).
 """
-import hashlib
-import logging
 import os
 import os.path as osp
+import re
 import shutil
+import sys
+import warnings
 import zipfile
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
-from torch_geometric.data import HeteroData, InMemoryDataset, download_url
+from torch_geometric.data import HeteroData, InMemoryDataset
 
+from torch_geometric_ea.data import translated
+from torch_geometric_ea.data.download import (
+    MIRROR_ENV,
+    DatasetError,
+    download_file,
+    fetch,
+    note_unchecked,
+    verify,
+)
 from torch_geometric_ea.data.pair import SRC, TGT
 from torch_geometric_ea.data.formats import (
     read_bootea,
@@ -34,9 +48,8 @@ from torch_geometric_ea.data.formats import (
     read_rsn,
 )
 
-__all__ = ['MIRROR_ENV', 'DBP15K', 'SRPRS', 'DWY100K', 'OpenEA']
+__all__ = ['MIRROR_ENV', 'DatasetError', 'DBP15K', 'SRPRS', 'DWY100K', 'OpenEA']
 
-MIRROR_ENV = 'TORCH_GEOMETRIC_EA_MIRROR'
 #: The version of the pair layout in processed files (2: links as
 #: ``edge_label_index``, union relation ids as ``relation``); a new layout
 #: gets new file names, so older processed files are never read.
@@ -45,69 +58,15 @@ PAIR_FORMAT = 2
 #: translations where the pair has them, or the URIs' local names.
 NAMES = ('translated', 'uri')
 
-log = logging.getLogger(__name__)
-
 _GCN_ALIGN_FILES = ['ent_ids_1', 'ent_ids_2', 'triples_1', 'triples_2',
                     'ref_ent_ids']
 _RSN_FILES = _GCN_ALIGN_FILES + ['rel_ids_1', 'rel_ids_2', 'sup_ent_ids']
 
 
-def _sha256(path: str) -> str:
-    r"""The hex SHA-256 digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verify(path: str, expected: Optional[str], source: str) -> Optional[str]:
-    r"""Checks ``path`` against its ``expected`` SHA-256 (removing it when
-    it differs); returns the digest of a file without a known one."""
-    digest = _sha256(path)
-    if expected is None:
-        return digest
-    if digest != expected:
-        os.remove(path)
-        raise ValueError(f"{path}: SHA-256 {digest} does not match the expected "
-                         f"{expected} (from {source}); the file was removed")
-
-
-def _mirror_file(relative: str) -> Optional[str]:
-    r"""The mirror path of ``relative``, or :obj:`None` without a mirror."""
-    mirror = os.environ.get(MIRROR_ENV)
-    if not mirror:
-        return None
-    path = osp.join(mirror, relative)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"{MIRROR_ENV}={mirror}: missing file {path}")
-    return path
-
-
-def _fetch(url: str, mirror_relative: str, dst: str, expected: Optional[str]):
-    r"""Copies ``dst`` from the mirror, or downloads it from ``url``, then
-    verifies it."""
-    os.makedirs(osp.dirname(dst), exist_ok=True)
-    src = _mirror_file(mirror_relative)
-    if src is not None:
-        shutil.copyfile(src, dst)
-        source = src
-    else:
-        download_url(url, osp.dirname(dst), filename=osp.basename(dst))
-        source = url
-    return _verify(dst, expected, source)
-
-
-def _note_unchecked(name: str, folder: str, digests: Dict[str, str]):
-    r"""One line for all the files of a dataset without a known checksum;
-    their SHA-256 go to ``folder/SHA256SUMS`` (``sha256sum -c`` reads it)."""
-    if not digests:
-        return
-    sums = osp.join(folder, 'SHA256SUMS')
-    with open(sums, 'w') as f:
-        f.writelines(f'{digest}  {file}\n' for file, digest in digests.items())
-    log.warning("%s: %d file(s) without a known checksum (%s); their SHA-256 "
-                "are in %s", name, len(digests), ', '.join(digests), sums)
+def _repr(obj: Any) -> str:
+    r"""How PyG notes a ``pre_transform`` or ``pre_filter``: its ``str``
+    without memory addresses."""
+    return 'None' if obj is None else re.sub(r'(<.*?)\s.*(>)', r'\1\2', str(obj))
 
 
 class _PairDataset(InMemoryDataset):
@@ -127,11 +86,11 @@ class _PairDataset(InMemoryDataset):
                  pre_transform: Optional[Callable] = None,
                  force_reload: bool = False, names: str = 'translated'):
         if pair not in self.pairs:
-            raise ValueError(f"{type(self).__name__}: unknown pair {pair!r}, "
-                             f"expected one of {self.pairs}")
+            raise DatasetError(f"{type(self).__name__}: unknown pair {pair!r}, "
+                               f"expected one of {', '.join(self.pairs)}")
         if names not in NAMES:
-            raise ValueError(f"{type(self).__name__}: 'names' must be one of "
-                             f"{NAMES}, got {names!r}")
+            raise DatasetError(f"{type(self).__name__}: 'names' must be one of "
+                               f"{', '.join(NAMES)}, got {names!r}")
         self.pair = pair
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
         self.load(self.processed_paths[0], data_cls=HeteroData)
@@ -143,13 +102,51 @@ class _PairDataset(InMemoryDataset):
         translations (fetched into ``raw_dir`` and verified by SHA-256) and
         ``data.name_source`` to ``'translated'``; a pair without
         translations keeps its URIs' names."""
-        from torch_geometric_ea.data import translated  # it fetches with this module
         table = translated.translated_names(self.translations, self.pair, self.raw_dir)
         if table is None:
             return
         data = self._data
         data[SRC].name, data[TGT].name = translated.pair_names(data, table)
         data.name_source = 'translated'
+
+    def _process(self):
+        r"""PyG's :meth:`~torch_geometric.data.Dataset._process`, except
+        that the notes of the ``pre_transform`` and ``pre_filter`` the
+        processed file was made with (``pre_transform.pt`` and
+        ``pre_filter.pt`` in :obj:`processed_dir`) are read with
+        ``torch.load(weights_only=True)``: PyG unpickles them with
+        ``weights_only=False``, which runs whatever a crafted file holds. A
+        note that is not a plain string is warned about and the raw files
+        are processed again, which rewrites it."""
+        stale = self.force_reload or not all(map(osp.isfile, self.processed_paths))
+        for key in ('pre_transform', 'pre_filter'):
+            path = osp.join(self.processed_dir, f'{key}.pt')
+            if self.force_reload or not osp.exists(path):
+                continue
+            try:
+                note = torch.load(path, map_location='cpu', weights_only=True)
+            except Exception:  # unpickling refused, truncated, not a file
+                note = None
+            if not isinstance(note, str):
+                warnings.warn(f"{path}: not a note of the {key} this package can "
+                              f"read safely; processing the raw files again",
+                              stacklevel=2)
+                stale = True
+            elif note != _repr(getattr(self, key)):
+                warnings.warn(f"{path}: the {key} differs from the one the "
+                              f"processed file was made with; pass "
+                              f"force_reload=True to process again", stacklevel=2)
+        if not stale:
+            return
+        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
+            print('Processing...', file=sys.stderr)
+        os.makedirs(self.processed_dir, exist_ok=True)
+        self.process()
+        for key in ('pre_transform', 'pre_filter'):
+            torch.save(_repr(getattr(self, key)),
+                       osp.join(self.processed_dir, f'{key}.pt'))
+        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
+            print('Done!', file=sys.stderr)
 
     def load(self, path: str, data_cls=HeteroData) -> None:
         r"""Reads a processed file with ``torch.load(weights_only=True)``
@@ -160,14 +157,14 @@ class _PairDataset(InMemoryDataset):
         try:
             out = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as e:  # unpickling refused, truncated, not a file
-            raise ValueError(
+            raise DatasetError(
                 f"{path}: not a processed file this package can load safely "
                 f"({type(e).__name__}); delete it, or pass force_reload=True, "
                 f"to process the raw files again") from None
         if not (isinstance(out, tuple) and len(out) in (2, 3)
                 and isinstance(out[0], dict)):
-            raise ValueError(f"{path}: not a processed dataset file; delete it, "
-                             f"or pass force_reload=True")
+            raise DatasetError(f"{path}: not a processed dataset file; delete "
+                               f"it, or pass force_reload=True")
         self.slices = out[1]
         self.data = data_cls.from_dict(out[0])  # never a class from the file
 
@@ -187,12 +184,12 @@ class _PairDataset(InMemoryDataset):
         unchecked = {}
         for file in self.raw_file_names:
             names = dict(pair=self.pair, file=file)
-            digest = _fetch(self.url.format(**names), self.mirror.format(**names),
-                            osp.join(self.raw_dir, file),
-                            self.checksums.get((self.pair, file)))
+            digest = fetch(self.url.format(**names), self.mirror.format(**names),
+                           osp.join(self.raw_dir, file),
+                           self.checksums.get((self.pair, file)))
             if digest is not None:
                 unchecked[file] = digest
-        _note_unchecked(repr(self), self.raw_dir, unchecked)
+        note_unchecked(repr(self), self.raw_dir, unchecked)
 
     def read(self) -> HeteroData:
         raise NotImplementedError
@@ -233,7 +230,8 @@ class DBP15K(_PairDataset):
         names (str): ``'translated'``: ``data[side].name`` holds the pair's
             published machine-translated names (see
             :mod:`~torch_geometric_ea.data.translated`); ``'uri'``: none,
-            models name entities by their URIs. (default: :obj:`'translated'`)
+            models name entities by their URIs, and the translated names
+            are never fetched. (default: :obj:`'translated'`)
     """
     pairs = ('zh_en', 'ja_en', 'fr_en')
     url = ('https://raw.githubusercontent.com/1049451037/GCN-Align/'
@@ -326,7 +324,8 @@ class SRPRS(_PairDataset):
         names (str): ``'translated'``: ``data[side].name`` holds the pair's
             published machine-translated names (see
             :mod:`~torch_geometric_ea.data.translated`); ``'uri'``: none,
-            models name entities by their URIs. (default: :obj:`'translated'`)
+            models name entities by their URIs, and the translated names
+            are never fetched. (default: :obj:`'translated'`)
     """
     pairs = ('en_fr', 'en_de', 'dbp_wd', 'dbp_yg')
     url = ('https://raw.githubusercontent.com/MaoXinn/Dual-AMN/'
@@ -445,7 +444,7 @@ class OpenEA(_PairDataset):
                  pre_transform: Optional[Callable] = None,
                  force_reload: bool = False):
         if fold not in range(1, 6):
-            raise ValueError(f"OpenEA: fold must be 1 to 5, got {fold}")
+            raise DatasetError(f"OpenEA: fold must be 1 to 5, got {fold}")
         self.fold = fold
         super().__init__(root, name, transform, pre_transform, force_reload)
 
@@ -471,16 +470,23 @@ class OpenEA(_PairDataset):
             return super().download()
         archive = osp.join(self.root, f'{self.archive_folder}.zip')
         if not osp.isfile(archive):
-            download_url(self.archive_url, self.root, filename=osp.basename(archive))
-            _note_unchecked(repr(self), self.root, {
-                osp.basename(archive): _verify(archive, None, self.archive_url)})
-        with zipfile.ZipFile(archive) as zf:
+            download_file(self.archive_url, archive, self.mirror.format(
+                pair=self.pair, file=self.raw_file_names[0]))
+            note_unchecked(repr(self), self.root, {
+                osp.basename(archive): verify(archive, None, self.archive_url)})
+        try:
+            zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DatasetError(f"{archive}: not a zip archive ({e}); delete it "
+                               f"to download it again") from None
+        with zf:
             for file in self.raw_file_names:
                 member = f'{self.archive_folder}/{self.pair}/{file}'
                 dst = osp.join(self.raw_dir, file)
                 os.makedirs(osp.dirname(dst), exist_ok=True)
                 if member not in zf.namelist():
-                    raise FileNotFoundError(f"{archive}: missing member {member}")
+                    raise DatasetError(f"{archive}: missing member {member}; "
+                                       f"delete the archive to download it again")
                 with zf.open(member) as src, open(dst, 'wb') as out:
                     shutil.copyfileobj(src, out)
 

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 from torch_geometric.data import HeteroData
 
-from torch_geometric_ea.data import datasets
+from torch_geometric_ea.data.download import DatasetError, fetch, verify
 from torch_geometric_ea.data.pair import SRC, TGT
 
 __all__ = ['TRANSLATED_NAMES', 'read_translated_names', 'translated_names',
@@ -61,6 +61,8 @@ def read_translated_names(path: str) -> Dict[int, str]:
             entries = json.load(f)
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: invalid UTF-8 at byte {e.start}") from None
+    except OSError as e:  # a folder, no permission
+        raise DatasetError(f"{path}: cannot read it ({e.strerror or e})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
     if not isinstance(entries, list):
@@ -79,16 +81,27 @@ def translated_names(dataset: str, pair: str, folder: str) -> Optional[Dict[int,
     ``'zh_en'``; see :data:`TRANSLATED_NAMES`), fetched into ``folder``
     once and verified by SHA-256 on every read (a changed file is removed
     and refused);
-    :obj:`None` for a pair without published translations."""
+    :obj:`None` for a pair without published translations.
+
+    Raises:
+        DatasetError: the file cannot be fetched or differs from the
+            published one; the message says that a dataset made with
+            ``names='uri'`` does without it.
+    """
     known = TRANSLATED_NAMES.get((dataset.lower(), pair))
     if known is None:
         return None
     file, digest = known
     path = osp.join(folder, file)
-    if osp.isfile(path):
-        datasets._verify(path, digest, path)
-    else:
-        datasets._fetch(_URL.format(file), osp.join('names', file), path, digest)
+    try:
+        if osp.isfile(path):
+            verify(path, digest, path)
+        else:
+            fetch(_URL.format(file), osp.join('names', file), path, digest)
+    except DatasetError as e:
+        raise DatasetError(f"{e}; or do without the translated names: "
+                           f"names='uri' (--names uri, or a model that uses "
+                           f"no names)") from None
     return read_translated_names(path)
 
 
