@@ -10,6 +10,7 @@ from torch_geometric_ea.data import (
     SRC_TRIPLE,
     TGT,
     TGT_TRIPLE,
+    attach_names,
     from_tsv,
     links,
     read_bootea,
@@ -275,3 +276,28 @@ def test_from_tsv_split_files(tmp_path):
     seeds_only = from_tsv(p['kg1'], p['kg2'], train_links=p['train'])
     assert named_links(seeds_only, 'train') == OPENEA_LINKS[:2]
     assert not seeds_only[LINK].test_mask.any() and not seeds_only[LINK].val_mask.any()
+
+
+@pytest.mark.parametrize('argument', ['triples_1', 'triples_2', 'links',
+                                      'train_links', 'test_links', 'names_1',
+                                      'names_2'])
+def test_a_folder_given_for_a_file_is_one_line_naming_it(tmp_path, argument):
+    write_files(tmp_path, {'kg1.tsv': OPENEA_1, 'kg2.tsv': OPENEA_2,
+                           'links.tsv': OPENEA_LINKS,
+                           'n1.tsv': [('http://x/A', 'a')],
+                           'n2.tsv': [('http://y/a', 'a')]})
+    folder = tmp_path / 'folder.tsv'
+    folder.mkdir()
+    given = dict(triples_1=tmp_path / 'kg1.tsv', triples_2=tmp_path / 'kg2.tsv',
+                 links=tmp_path / 'links.tsv')
+    names = dict(names_1=tmp_path / 'n1.tsv', names_2=tmp_path / 'n2.tsv')
+    if argument in names:
+        names[argument] = folder
+    elif argument == 'test_links':  # beside the seeds
+        given.update(train_links=given.pop('links'), test_links=folder)
+    else:
+        given.pop('links')
+        given[argument] = folder
+    with pytest.raises(ValueError) as info:
+        attach_names(from_tsv(**given), **names)
+    assert str(info.value) == f"{folder}: a folder, not a file; give the file's path"

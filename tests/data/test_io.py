@@ -1,3 +1,4 @@
+import gzip
 import logging
 import re
 
@@ -232,3 +233,38 @@ def test_str_link_errors(tmp_path, content, line, problem):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_id_map(tmp_path / 'nope')
+
+
+# ------------------------------------------------- files that cannot be read --
+
+READERS = [read_id_map, read_int_triples, read_int_links, read_str_triples,
+           read_str_links]
+
+
+def one_line_value_error(read, path) -> str:
+    with pytest.raises(ValueError) as info:
+        read(path)
+    message = str(info.value)
+    assert '\n' not in message and str(path) in message
+    return message
+
+
+@pytest.mark.parametrize('read', READERS, ids=lambda f: f.__name__)
+def test_a_folder_is_one_line_naming_it(tmp_path, read):
+    message = one_line_value_error(read, tmp_path)
+    assert message == f"{tmp_path}: a folder, not a file; give the file's path"
+
+
+GZ = gzip.compress(b'0\t1\t2\n' * 500)
+
+
+@pytest.mark.parametrize('content', [
+    b'0\t1\t2\n',  # plain text named .gz
+    GZ[:len(GZ) // 2],  # cut short
+    GZ[:12] + bytes(b ^ 0xFF for b in GZ[12:40]) + GZ[40:],  # damaged
+], ids=['not gzip', 'truncated', 'damaged'])
+@pytest.mark.parametrize('read', READERS, ids=lambda f: f.__name__)
+def test_a_bad_gz_is_one_line_naming_it(tmp_path, read, content):
+    path = write(tmp_path, 'triples.gz', content)
+    message = one_line_value_error(read, path)
+    assert 'not a whole gzip file' in message and 'fetch it again' in message

@@ -44,6 +44,7 @@ import io
 import logging
 import re
 import unicodedata
+import zlib
 from typing import (
     Callable,
     Collection,
@@ -125,9 +126,22 @@ def _show(text: str, limit: int = 60) -> str:
 
 
 def _read_bytes(path) -> bytes:
-    r"""The file's bytes (decompressed for a ``.gz`` name), without a BOM."""
-    with (gzip.open if str(path).endswith('.gz') else open)(path, 'rb') as f:
-        data = f.read()
+    r"""The file's bytes (decompressed for a ``.gz`` name), without a BOM. A
+    missing file raises :class:`FileNotFoundError`; a folder, an unreadable
+    file or a bad ``.gz`` a one-line :class:`ValueError` naming it."""
+    try:
+        with (gzip.open if str(path).endswith('.gz') else open)(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise ValueError(f"{path}: a folder, not a file; give the file's "
+                         f"path") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: not a whole gzip file ({e}); fetch it again, "
+                         f"or give it uncompressed without the .gz") from None
+    except OSError as e:  # no permission, an I/O error
+        raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
     return data[len(_BOM):] if data.startswith(_BOM) else data
 
 
