@@ -1,9 +1,15 @@
 import gzip
+import os
+import pickle
+import re
+import sys
+import types
+from urllib.error import URLError
 
 import pytest
 import torch
 
-from torch_geometric_ea.data import ogb_pair, read_ogb_kg, synthetic_pair
+from torch_geometric_ea.data import DatasetError, ogb_pair, read_ogb_kg, synthetic_pair
 from torch_geometric_ea.data.pair import LINK, SRC, SRC_TRIPLE, TGT, TGT_TRIPLE
 
 
@@ -97,8 +103,72 @@ def test_bad_raw_files_name_file_and_line(tmp_path, edges, rels, num_nodes, matc
 
 
 def test_missing_files_say_where_they_are_expected(tmp_path):
-    with pytest.raises(FileNotFoundError, match="OGB's raw KG layout"):
+    with pytest.raises(DatasetError, match="OGB's raw KG layout.*download=True"):
         ogb_pair(str(tmp_path))
+
+
+def test_a_truncated_raw_file_is_one_line_naming_it(tmp_path):
+    raw = write_raw(tmp_path, *random_kg())
+    path = raw / 'edge.csv.gz'
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=re.escape(f"{path}: not a whole gzip file")):
+        ogb_pair(str(tmp_path))
+
+
+class _Payload:
+    r"""Unpickling this runs ``open(marker, 'w')``."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def fake_ogb(monkeypatch, download):
+    r"""An ``ogb.linkproppred`` whose dataset does what ogb's does with a
+    folder: unpickles ``processed/data_processed`` when it exists, else
+    calls ``download()``."""
+    class LinkPropPredDataset:
+        def __init__(self, name, root):
+            path = os.path.join(root, name.replace('-', '_'), 'processed',
+                                'data_processed')
+            if os.path.exists(path):  # as ogb does, with torch.load
+                with open(path, 'rb') as f:
+                    self.graph = pickle.load(f)
+            else:
+                download()
+    module = types.ModuleType('ogb.linkproppred')
+    module.LinkPropPredDataset = LinkPropPredDataset
+    monkeypatch.setitem(sys.modules, 'ogb', types.ModuleType('ogb'))
+    monkeypatch.setitem(sys.modules, 'ogb.linkproppred', module)
+
+
+def test_downloading_never_lets_ogb_unpickle_a_planted_file(tmp_path, monkeypatch):
+    fake_ogb(monkeypatch, download=lambda: None)
+    path = tmp_path / 'ogbl_wikikg2' / 'processed' / 'data_processed'
+    path.parent.mkdir(parents=True)
+    marker = tmp_path / 'payload_ran'
+    path.write_bytes(pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(DatasetError) as info:
+        ogb_pair(str(tmp_path), download=True)
+    assert str(info.value).startswith(f"{path}: the ogb package would unpickle")
+    assert not marker.exists()
+
+
+def test_download_failures_are_one_line(tmp_path, monkeypatch):
+    def offline():
+        raise URLError('[Errno -3] Temporary failure\nin name resolution')
+    fake_ogb(monkeypatch, offline)
+    raw = tmp_path / 'ogbl_wikikg2' / 'raw'
+    with pytest.raises(DatasetError, match=re.escape(
+            f"{raw}: cannot download ogbl-wikikg2 (<urlopen error [Errno -3] "
+            f"Temporary failure in name resolution>); check your network")):
+        ogb_pair(str(tmp_path), download=True)
+    monkeypatch.setitem(sys.modules, 'ogb.linkproppred', None)  # not installed
+    with pytest.raises(DatasetError, match=re.escape(
+            f"{raw}: no raw files of ogbl-wikikg2; downloading them needs the ogb "
+            f"package")):
+        ogb_pair(str(tmp_path), download=True)
 
 
 def test_cli_loads_an_ogb_pair_from_root_ogb(tmp_path):

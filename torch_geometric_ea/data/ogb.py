@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from torch_geometric_ea.data.download import DatasetError
 from torch_geometric_ea.data.io import _error, _int_table
 from torch_geometric_ea.data.synthetic import two_views
 
@@ -32,6 +33,30 @@ def _raw_dir(root: str, name: str) -> str:
     return osp.join(root, name.replace('-', '_'), 'raw')
 
 
+def _download(root: str, name: str):
+    r"""Has the ``ogb`` package download ``name``'s raw files. It unpickles
+    ``processed/data_processed`` when that exists (as ``torch.load`` of the
+    installed torch allows), so a folder holding one is refused first."""
+    raw_dir = _raw_dir(root, name)
+    processed = osp.join(osp.dirname(raw_dir), 'processed', 'data_processed')
+    if osp.exists(processed):
+        raise DatasetError(f"{processed}: the ogb package would unpickle this "
+                           f"file to download {name}; delete it, or put OGB's "
+                           f"raw files in {raw_dir}")
+    try:
+        from ogb.linkproppred import LinkPropPredDataset
+    except ImportError:
+        raise DatasetError(f"{raw_dir}: no raw files of {name}; "
+                           f"downloading them needs the ogb package (pip "
+                           f"install -e \".[ogb]\"), or put them there") from None
+    try:
+        LinkPropPredDataset(name=name, root=root)
+    except OSError as e:  # URLError, HTTPError, a full disk
+        raise DatasetError(f"{raw_dir}: cannot download {name} "
+                           f"({e}); check your network, or put OGB's raw "
+                           f"files there") from None
+
+
 def read_ogb_kg(raw_dir: str) -> Tuple[Tensor, int, int]:
     r"""Reads a KG in OGB's raw layout (see the module documentation).
 
@@ -41,14 +66,16 @@ def read_ogb_kg(raw_dir: str) -> Tuple[Tensor, int, int]:
 
     Raises:
         ValueError: naming the file and line of a malformed line, an id out
-        of range, or a relation file whose length differs from the edges'.
+        of range, or a relation file whose length differs from the edges';
+        a :class:`~torch_geometric_ea.data.DatasetError` for a missing file.
     """
     edge_path, type_path, count_path = (osp.join(raw_dir, f) for f in RAW_FILES)
     for path in (edge_path, type_path):
         if not osp.exists(path):
-            raise FileNotFoundError(
+            raise DatasetError(
                 f"{path} not found: OGB's raw KG layout is expected in {raw_dir} "
-                f"(see torch_geometric_ea.data.ogb)")
+                f"(see torch_geometric_ea.data.ogb); put it there, or pass "
+                f"download=True")
     edges, _, _ = _int_table(edge_path, ('head', 'tail'), ',')
     rel, _, _ = _int_table(type_path, ('relation', ), ',')
     if rel.shape[0] != edges.shape[0]:
@@ -92,12 +119,7 @@ def ogb_pair(root: str, num_entities: Optional[int] = None, *,
     """
     raw_dir = _raw_dir(root, name)
     if download and not osp.exists(osp.join(raw_dir, RAW_FILES[0])):
-        try:
-            from ogb.linkproppred import LinkPropPredDataset
-        except ImportError as e:
-            raise ImportError("downloading an OGB KG needs the ogb package "
-                              "(pip install -e \".[ogb]\")") from e
-        LinkPropPredDataset(name=name, root=root)
+        _download(root, name)
     triples, num_nodes, num_relations = read_ogb_kg(raw_dir)
     if num_entities is None:  # the most that fit: n + round(f n) <= N
         num_entities = int(num_nodes / (1 + unique_fraction))
