@@ -162,12 +162,11 @@ def test_nearest_entities_equal_brute_force():
 @pytest.mark.parametrize('field, value, match', [
     ('candidates', 'some', "'candidates' must be one of"),
     ('decodings', 'sinkhorn,greedy', "'decodings' must be names from"),
-    ('semi_decoding', 'hungarian', "'semi_decoding' must be 'csls' or 'sinkhorn'"),
+    ('semi_decoding', 'hungarian', "'semi_decoding' must be one of 'csls', 'sinkhorn'"),
 ])
 def test_rejects_unknown_decodings(field, value, match):
-    data = synthetic_pair(50, num_relations=5, seed=0)
-    with pytest.raises(ValueError, match=match):
-        train_dual_amn(data, small_config(**{field: value}), progress=False)
+    with pytest.raises(ValueError, match=match):  # when the config is made
+        small_config(**{field: value})
 
 
 def test_other_kg_negatives_and_chunked_loss_train():

@@ -12,6 +12,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric_ea.data.pair import LINK, SRC, SRC_TRIPLE, TGT_TRIPLE
 from torch_geometric_ea.metrics import rank_metrics, rank_of_true
 from torch_geometric_ea.nn import DualAMN, RelationalAttentionConv
+from torch_geometric_ea.outputs import atomic_file
 
 __all__ = ['relation_importance', 'relation_importance_table', 'entity_degree',
            'hits_by_degree', 'plot_hits_by_degree', 'DEGREE_BUCKETS']
@@ -158,5 +159,6 @@ def plot_hits_by_degree(series: Dict[str, List[Dict]], path: str,
     ax.legend(loc='upper left', fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_file(path, 'wb') as f:
+        fig.savefig(f, dpi=100, format='png')
     plt.close(fig)

@@ -37,13 +37,17 @@ from torch_geometric_ea.data import (
 )
 from torch_geometric_ea.data.names import name_source
 from torch_geometric_ea.data.pair import pair_fingerprint
+from torch_geometric_ea.outputs import LOCK, atomic_file, claim_folder
 from torch_geometric_ea.runtime import keep_freed_memory, usable_cpus
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
+from torch_geometric_ea.train.config import MAX_SEED, ConfigError, field_type
 from torch_geometric_ea.train.checkpoint import (
+    CHECKPOINT,
     CheckpointError,
     Checkpoints,
     Interrupted,
     stop_on_signals,
+    write_atomic,
 )
 from torch_geometric_ea.train.memory import (
     GIB,
@@ -65,6 +69,9 @@ THREADS_HELP = ('torch threads (default: the CPUs this process may use: its '
                 'affinity mask, capped by a cgroup CPU quota)')
 DATASETS = {'dbp15k': DBP15K, 'srprs': SRPRS, 'dwy100k': DWY100K,
             'openea': OpenEA}
+DATASET_CHOICES = ('synthetic', *DATASETS, 'ogb')
+#: The sizes of a synthetic or OGB pair (entities per side) a run takes.
+MIN_ENTITIES, MAX_ENTITIES = 10, 10_000_000
 
 
 def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
@@ -79,10 +86,11 @@ def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
         return ogb_pair(osp.join(root, 'ogb'), num_entities,
                         name=pair or 'ogbl-wikikg2', seed=seed, download=True)
     if dataset not in DATASETS:
-        raise SystemExit(f"unknown dataset {dataset!r}; choose from "
-                         f"synthetic, {', '.join(DATASETS)}")
+        raise SystemExit(f"error: unknown dataset {dataset!r}; choose from "
+                         f"{', '.join(DATASET_CHOICES)}")
     if pair is None:
-        raise SystemExit(f"--pair is required for {dataset}")
+        pairs = ', '.join(DATASETS[dataset].pairs)
+        raise SystemExit(f"error: --pair is required for {dataset} (one of {pairs})")
     cls = DATASETS[dataset]
     kwargs = dict(seed=seed) if cls is DBP15K else {}
     if cls in (DBP15K, SRPRS):
@@ -91,23 +99,25 @@ def load_pair(dataset: str, pair: Optional[str], root: str, seed: int,
 
 
 def _parse_value(config_cls, key: str, text: str) -> Any:
-    names = {f.name: f for f in fields(config_cls)}
+    r"""``text`` read as the type of ``config_cls``'s field ``key`` (its
+    annotation; ``none`` for an optional field)."""
+    names = [f.name for f in fields(config_cls)]
     if key not in names:
-        raise SystemExit(f"--set: {config_cls.__name__} has no field {key!r}; "
-                         f"fields: {', '.join(names)}")
-    default = getattr(config_cls(), key)
-    if isinstance(default, bool):
-        if text.lower() not in ('true', 'false', '1', '0'):
-            raise SystemExit(f"--set {key}: expected true or false, got {text!r}")
-        return text.lower() in ('true', '1')
-    if text.lower() == 'none':
+        raise SystemExit(f"error: --set: {config_cls.__name__} has no field "
+                         f"{key!r}; fields: {', '.join(names)}")
+    kind, optional = field_type(config_cls, key)
+    if optional and text.lower() == 'none':
         return None
-    kind = type(default) if default is not None else (
-        int if text.lstrip('-').isdigit() else float)
+    if kind is bool:
+        if text.lower() not in ('true', 'false', '1', '0'):
+            raise SystemExit(f"error: --set {key}: expected true or false, "
+                             f"got {text!r}")
+        return text.lower() in ('true', '1')
     try:
         return kind(text)
     except ValueError:
-        raise SystemExit(f"--set {key}: cannot read {text!r} as {kind.__name__}")
+        raise SystemExit(f"error: --set {key}: cannot read {text!r} as "
+                         f"{kind.__name__}") from None
 
 
 def build_config(model: str, args, data=None) -> Any:
@@ -118,14 +128,14 @@ def build_config(model: str, args, data=None) -> Any:
     reported on stderr and kept as ``args.scale_settings``."""
     config_cls, _ = MODELS[model]
     if getattr(args, 'literal', None) and model not in ('dual-amn', 'lightea'):
-        raise SystemExit(f"--literal is a Dual-AMN and LightEA option "
+        raise SystemExit(f"error: --literal is a Dual-AMN and LightEA option "
                          f"(got --model {model})")
     overrides = {f.name: getattr(args, f.name) for f in fields(config_cls)
                  if getattr(args, f.name, None) is not None}
     for item in args.set or []:
         key, sep, value = item.partition('=')
         if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+            raise SystemExit(f"error: --set expects key=value, got {item!r}")
         overrides[key.replace('-', '_')] = _parse_value(
             config_cls, key.replace('-', '_'), value)
     auto = scale_settings(model, data, overrides) if data is not None else {}
@@ -134,7 +144,20 @@ def build_config(model: str, args, data=None) -> Any:
         print(f"scale settings for a pair of {num_entities(data):,} entities "
               f"(set them to override): "
               + ', '.join(f'{k}={v}' for k, v in auto.items()), file=sys.stderr)
-    return config_cls(**{**auto, **overrides})
+    try:
+        return config_cls(**{**auto, **overrides})
+    except ConfigError as e:
+        option = (f"--{e.field.replace('_', '-')}" if getattr(args, e.field, None)
+                  is not None else f"--set {e.field}")
+        raise SystemExit(f"error: {option} must be {e.requirement} "
+                         f"(got {e.value!r})") from None
+
+
+def uses_names(config) -> bool:
+    r"""Whether a run with ``config`` reads the entities' names (a name
+    view, or RDGCN's name features): a pair's names are loaded only then."""
+    return bool(getattr(config, 'literal', False)
+                or getattr(config, 'features', None) == 'names')
 
 
 def _device(args) -> torch.device:
@@ -144,6 +167,19 @@ def _device(args) -> torch.device:
         return resolve_device(args.device)
     except ValueError as e:
         raise SystemExit(f'error: {e}')
+
+
+def _set_threads(args):
+    r"""Uses ``--threads`` threads (default: the usable CPUs); more than
+    the CPUs this process may use only wait on each other (and very many
+    crash OpenMP), so they are capped there with a warning."""
+    usable = usable_cpus()
+    threads = args.threads or usable
+    if threads > usable:
+        print(f"warning: --threads {threads} is above the {usable} CPUs this "
+              f"process may use; using {usable}", file=sys.stderr)
+        threads = usable
+    torch.set_num_threads(threads)
 
 
 def _host_allocator(args, data) -> None:
@@ -188,14 +224,15 @@ def _foresee_memory(args, data, config) -> Optional[dict]:
 
 def _train(args) -> int:
     t = time.perf_counter()
+    names = args.names if uses_names(build_config(args.model, args)) else 'uri'
     data = load_pair(args.dataset, args.pair, args.root, args.seed,
-                     args.num_entities, args.names)
+                     args.num_entities, names)
     load_time = time.perf_counter() - t
     config = build_config(args.model, args, data)
     _host_allocator(args, data)
     memory = _foresee_memory(args, data, config)
     train_fn = MODELS[args.model][1]
-    torch.set_num_threads(args.threads or usable_cpus())
+    _set_threads(args)
 
     def report(stage, info):
         if not args.json:
@@ -231,15 +268,12 @@ def _train(args) -> int:
         command=' '.join(sys.argv),
         versions=_versions(), runtime=_runtime(args),
     )
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(osp.join(args.out, 'results.json'), 'w') as f:
-            f.write(_dumps(out, indent=2))
-        torch.save(dict(model=args.model, state_dict=result.model.state_dict(),
-                        config=asdict(config), init_args=result.init_args,
-                        pair_fingerprint=pair_fingerprint(data),
-                        name_source=name_source(data)),
-                   osp.join(args.out, 'model.pt'))
+    if args.out:  # the model first: results.json says finished once it is in place
+        write_atomic(osp.join(args.out, 'model.pt'), dict(
+            model=args.model, state_dict=result.model.state_dict(),
+            config=asdict(config), init_args=result.init_args,
+            pair_fingerprint=pair_fingerprint(data), name_source=name_source(data)))
+        _write_json(osp.join(args.out, 'results.json'), out)
         _finish_checkpoints(checkpoints)
     if args.json:
         print(_dumps(out))
@@ -271,14 +305,14 @@ def _checkpoints(args, rank: int = 0, results: bool = True) -> Optional[Checkpoi
         if args.resume:
             raise SystemExit("error: --resume needs one process (not torchrun)")
         return None
-    checkpoints = Checkpoints(out, every=args.checkpoint_every, resume=bool(args.resume))
+    checkpoints = Checkpoints(out, every=args.checkpoint_every,
+                              resume=bool(args.resume))
     if args.resume and not osp.exists(checkpoints.path) and _finished(out):
         raise SystemExit(f"error: {out}: that run finished (its results are there); "
                          f"nothing to resume")
     if results and not args.resume:
-        os.makedirs(out, exist_ok=True)
-        with open(osp.join(out, 'results.json'), 'w') as f:
-            f.write(_dumps(dict(finished=False, command=_command()), indent=2))
+        _write_json(osp.join(out, 'results.json'),
+                    dict(finished=False, command=_command()))
     return checkpoints
 
 
@@ -316,12 +350,18 @@ def _interruptible(checkpoints: Optional[Checkpoints], results: bool = True):
         raise SystemExit(f'error: {e}')
     except Interrupted as e:
         out = osp.dirname(e.path)
-        with open(osp.join(out, 'results.json') if results else os.devnull, 'w') as f:
-            f.write(_dumps(dict(finished=False, stopped_at=e.position,
-                                checkpoint=e.path, resume=_command(out)), indent=2))
+        if results:
+            _write_json(osp.join(out, 'results.json'), dict(
+                finished=False, stopped_at=e.position, checkpoint=e.path,
+                resume=_command(out)))
         print(f"stopped ({signal.Signals(e.signum).name}) at {e.position}; checkpoint "
               f"{e.path}\nresume with: {_command(out)}", file=sys.stderr)
         raise SystemExit(128 + e.signum)
+    if checkpoints.stop_signal is not None:  # asked to stop after the last step
+        name = signal.Signals(checkpoints.stop_signal).name
+        print(f"stopped ({name}) after training, before the outputs were written",
+              file=sys.stderr)
+        raise SystemExit(128 + checkpoints.stop_signal)
 
 
 def _finish_checkpoints(checkpoints: Optional[Checkpoints]):
@@ -348,12 +388,37 @@ def _dumps(value, **kwargs) -> str:
     return json.dumps(_json_safe(value), allow_nan=False, **kwargs)
 
 
-def _check_out(args):
-    r"""Stops the command before any work when ``--out`` names something
-    that is not a folder (the results could not be written at the end)."""
-    out = getattr(args, 'out', None)
-    if out and osp.exists(out) and not osp.isdir(out):
+def _write_json(path: str, value, indent: int = 2):
+    r"""Writes ``value`` as strict JSON to ``path``, atomically."""
+    with atomic_file(path) as f:
+        f.write(_dumps(value, indent=indent))
+
+
+def _claim_out(args):
+    r"""Before any work, the output folder (``--out``, or ``--resume DIR``)
+    is made and locked for this run (a second run into it stops, naming
+    this one's pid); one that cannot be written, or that holds a stopped
+    run's checkpoint while this run would start afresh (without
+    ``--overwrite``), stops the command with one line."""
+    out = getattr(args, 'resume', None) or getattr(args, 'out', None)
+    if not out or int(os.environ.get('RANK', '0')) > 0:
+        return
+    if osp.exists(out) and not osp.isdir(out):
         raise SystemExit(f"error: {out}: --out names a file, not a folder")
+    args.made_out = None if osp.exists(out) else out
+    try:
+        args.lock = claim_folder(out)
+    except OSError as e:
+        raise SystemExit(f"error: --out {out}: cannot write there "
+                         f"({e.strerror or e})") from None
+    stopped = osp.join(out, CHECKPOINT)
+    trains = hasattr(args, 'resume') and not getattr(args, 'checkpoint', None)
+    if trains and not args.resume and osp.exists(stopped):
+        if not args.overwrite:
+            raise SystemExit(f"error: {out} holds a stopped run's checkpoint: "
+                             f"continue it with --resume {out}, or start afresh "
+                             f"with --overwrite")
+        os.remove(stopped)
 
 
 def _emit(args, out: dict, lines: List[str]):
@@ -415,9 +480,9 @@ def _read_pair(args):
         raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint")
     if getattr(args, 'triples1', None) or getattr(args, 'triples2', None):
         if not (args.triples1 and args.triples2):
-            raise SystemExit("give both --triples1 and --triples2")
+            raise SystemExit("error: give both --triples1 and --triples2")
         if not args.checkpoint and not getattr(args, 'seeds', None):
-            raise SystemExit("training needs --seeds (a TSV of known links)")
+            raise SystemExit("error: training needs --seeds (a TSV of known links)")
         data = from_tsv(args.triples1, args.triples2,
                         train_links=getattr(args, 'seeds', None),
                         test_links=getattr(args, 'test_links', None))
@@ -467,7 +532,7 @@ def _align(args) -> int:
     if args.resume and args.checkpoint:
         raise SystemExit("error: --resume continues training; --checkpoint "
                          "predicts with a finished model: give one of them")
-    torch.set_num_threads(args.threads or usable_cpus())
+    _set_threads(args)
     t = time.perf_counter()
     data = _pair_for(args)
     _host_allocator(args, data)
@@ -475,7 +540,7 @@ def _align(args) -> int:
         aligner = _load(args, data)
     else:
         if data is None:
-            raise SystemExit("give --triples1, --triples2 and --seeds to train, "
+            raise SystemExit("error: give --triples1, --triples2 and --seeds to train, "
                              "or --checkpoint to reuse a saved model")
         config = build_config(args.model, args, data)
         _foresee_memory(args, data, config)
@@ -527,7 +592,8 @@ def _evaluate(args) -> int:
         except (ValueError, FileNotFoundError) as e:
             raise SystemExit(f'error: {e}')
         links = torch.tensor([[vocab[0][a] for a, _ in rows],
-                              [vocab[1][b] for _, b in rows]], dtype=torch.long).view(2, -1)
+                              [vocab[1][b] for _, b in rows]],
+                             dtype=torch.long).view(2, -1)
     metrics = aligner.evaluate(links, csls_k=args.csls_k, decoding=args.decoding)
     _emit(args, dict(checkpoint=args.checkpoint, links=args.links or 'test links',
                      **metrics), _metric_lines(metrics))
@@ -542,7 +608,7 @@ def _analyze(args) -> int:
     )
     aligner = _load(args, _pair_for(args))
     if aligner.model_name != 'dual-amn':
-        raise SystemExit("relation importance needs a Dual-AMN model "
+        raise SystemExit("error: relation importance needs a Dual-AMN model "
                          f"(got {aligner.model_name})")
     table = relation_importance_table(aligner.model, aligner.data)
     series = {'structure': hits_by_degree(*aligner.embed(literal=False), aligner.data)}
@@ -551,9 +617,8 @@ def _analyze(args) -> int:
     out = dict(most_important=table[:args.top], least_important=table[-args.top:],
                hits_by_degree=series)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(osp.join(args.out, 'analysis.json'), 'w') as f:
-            f.write(_dumps(dict(out, relations=table), indent=1))
+        _write_json(osp.join(args.out, 'analysis.json'), dict(out, relations=table),
+                    indent=1)
         try:
             plot_hits_by_degree(series, osp.join(args.out, 'hits_by_degree.png'))
         except ImportError:
@@ -585,7 +650,7 @@ def _init_distributed(model: str, config) -> int:
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
         return 0
     if model != 'dual-amn':
-        raise SystemExit(f"distributed training supports dual-amn only "
+        raise SystemExit(f"error: distributed training supports dual-amn only "
                          f"(got --model {model})")
     if torch.device(config.device).type == 'cuda':
         local = int(os.environ.get('LOCAL_RANK', '0'))
@@ -597,21 +662,50 @@ def _init_distributed(model: str, config) -> int:
     return torch.distributed.get_rank()
 
 
+class _Parser(argparse.ArgumentParser):
+    r"""An argument parser whose errors are one line (no usage block)."""
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, low: float = 0, high: float = math.inf):
+    r"""An option type: a finite ``kind`` in ``[low, high]``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, "
+                f"got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            bound = (f"from {low:,} to {high:,}" if math.isfinite(high)
+                     else f"at least {low:,}")
+            raise argparse.ArgumentTypeError(f"expected {bound}, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its errors
+    return parse
+
+
+COUNT = _number(int, 1)
+SEED = _number(int, 0, MAX_SEED)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='python -m torch_geometric_ea')
+    parser = _Parser(prog='python -m torch_geometric_ea')
     sub = parser.add_subparsers(dest='command', required=True)
     train = sub.add_parser('train', help='train a model on a KG pair and '
                            'evaluate it on the test links')
     train.add_argument('--model', default='dual-amn', choices=sorted(MODELS))
-    train.add_argument('--dataset', default='synthetic',
+    train.add_argument('--dataset', default='synthetic', choices=DATASET_CHOICES,
                        help='synthetic (offline, default), dbp15k, srprs, '
                        'dwy100k, openea, ogb (two views of --pair ogbl-wikikg2)')
     train.add_argument('--pair', help='e.g. zh_en (dbp15k), en_fr (srprs)')
     train.add_argument('--root', default=osp.join('data'),
                        help='dataset folder (default: ./data)')
-    train.add_argument('--num-entities', type=int, default=2000,
+    train.add_argument('--num-entities', type=_number(int, MIN_ENTITIES, MAX_ENTITIES),
+                       default=2000,
                        help='entities per side of the synthetic or ogb pair')
-    train.add_argument('--seed', type=int, default=0,
+    train.add_argument('--seed', type=SEED, default=0,
                        help='split and initialisation seed')
     train.add_argument('--names', choices=['translated', 'uri'], default='translated',
                        help='entity names of a benchmark pair: its published '
@@ -637,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--set', action='append', metavar='KEY=VALUE',
                        help="any field of the model's config, e.g. "
                        "--set channels=64 (repeatable)")
-    train.add_argument('--threads', type=int, help=THREADS_HELP)
+    train.add_argument('--threads', type=COUNT, help=THREADS_HELP)
     _device_option(train)
     train.add_argument('--system-malloc', action='store_true',
                        help="leave glibc's allocator as it is (default: keep "
@@ -668,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='rank by structure plus name similarity')
     align.add_argument('--set', action='append', metavar='KEY=VALUE',
                        help="any field of the model's config (repeatable)")
-    align.add_argument('-k', '--k', type=int, default=10,
+    align.add_argument('-k', '--k', type=COUNT, default=10,
                        help='candidates per entity (default: 10)')
     align.add_argument('--decoder', default='greedy',
                        choices=['greedy', 'mutual', 'hungarian'],
@@ -678,14 +772,15 @@ def build_parser() -> argparse.ArgumentParser:
                        'model.pt; checkpoints while it trains)')
     _checkpoint_options(align)
     _memory_option(align)
-    align.add_argument('--threads', type=int, help=THREADS_HELP)
+    align.add_argument('--threads', type=COUNT, help=THREADS_HELP)
     align.set_defaults(func=_align)
 
     evaluate = sub.add_parser('evaluate', help="a saved model's Hits@k and MRR")
     _pair_options(evaluate, checkpoint_required=True)
     evaluate.add_argument('--links', help='TSV of links to evaluate on '
                           '(default: the test links of the pair)')
-    evaluate.add_argument('--csls-k', type=int, default=10)
+    evaluate.add_argument('--csls-k', type=COUNT, default=10,
+                          help='neighbours of the CSLS radii (default: 10)')
     evaluate.add_argument('--decoding', default='csls',
                           choices=['csls', 'sinkhorn', 'hungarian'])
     evaluate.set_defaults(func=_evaluate)
@@ -693,7 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser('analyze', help="relation importance and Hits@1 by "
                              "degree of a saved Dual-AMN")
     _pair_options(analyze, checkpoint_required=True)
-    analyze.add_argument('--top', type=int, default=10,
+    analyze.add_argument('--top', type=COUNT, default=10,
                          help='relations listed at each end (default: 10)')
     analyze.add_argument('--out', help='writes analysis.json and hits_by_degree.png')
     analyze.set_defaults(func=_analyze)
@@ -711,24 +806,27 @@ def _pair_options(parser: argparse.ArgumentParser, checkpoint_required: bool = F
     parser.add_argument('--dataset', help='a benchmark dataset (as for train)')
     parser.add_argument('--pair', help='its pair, e.g. zh_en')
     parser.add_argument('--root', default='data', help='dataset folder')
-    parser.add_argument('--seed', type=int, default=0, help='split seed')
+    parser.add_argument('--seed', type=SEED, default=0, help='split seed')
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object, no progress bars')
     _device_option(parser)
 
 
 def _checkpoint_options(parser: argparse.ArgumentParser):
-    parser.add_argument('--checkpoint-every', type=int, metavar='EPOCHS',
+    parser.add_argument('--checkpoint-every', type=_number(int, 0), metavar='EPOCHS',
                         help='write a checkpoint to --out every that many epochs '
                         '(default: at the first epoch end 5 minutes after the '
                         'last; 0: only when stopped by SIGINT or SIGTERM)')
     parser.add_argument('--resume', metavar='DIR',
                         help="continue the run whose checkpoint is in DIR (give "
                         "the run's own options again; DIR is the output folder)")
+    parser.add_argument('--overwrite', action='store_true',
+                        help="start afresh in an --out folder holding a stopped "
+                        "run's checkpoint (deleting it)")
 
 
 def _memory_option(parser: argparse.ArgumentParser):
-    parser.add_argument('--max-memory', type=float, metavar='GIB',
+    parser.add_argument('--max-memory', type=_number(float, 0), metavar='GIB',
                         help='stop before any work when the estimated peak '
                         'memory of the run is above this many GiB, naming '
                         'settings that would fit (default: the memory '
@@ -767,9 +865,42 @@ def _versions() -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     r"""Runs a command line (``argv``, default: :data:`sys.argv`) and returns
-    its exit status."""
+    its exit status. Whatever goes wrong ends it with one line: bad
+    options, files or settings with ``error: ...`` (status 1, 2 for
+    options the parser refuses), Ctrl-C with status 130."""
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
-    args = build_parser().parse_args(argv)
-    _check_out(args)
-    args.device = str(_device(args))  # every command has --device
-    return args.func(args)
+    args = argparse.Namespace()
+    try:
+        try:
+            build_parser().parse_args(argv, namespace=args)
+            args.device = str(_device(args))  # every command has --device
+            _claim_out(args)
+            return args.func(args)
+        except KeyboardInterrupt:
+            print('interrupted', file=sys.stderr)
+            raise SystemExit(130) from None
+        except (ValueError, OSError) as e:  # data, files and settings, one line each
+            raise SystemExit(f'error: {_error_line(e)}') from None
+    except BaseException:
+        _drop_unused_out(args)
+        raise
+    finally:  # the output folder's lock (so a caller may run again in-process)
+        if getattr(args, 'lock', None) is not None:
+            os.close(args.lock)
+
+
+def _drop_unused_out(args):
+    r"""Removes the output folder this command made when it stopped before
+    writing anything there but its lock."""
+    out = getattr(args, 'made_out', None)
+    if out and os.listdir(out) == [LOCK]:
+        os.remove(osp.join(out, LOCK))
+        os.rmdir(out)
+
+
+def _error_line(e: Exception) -> str:
+    r"""An exception as one line (an OS error with the file it concerns)."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f'{e.filename}: {e.strerror}'
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__

@@ -17,6 +17,7 @@ jobs sharing cores slowed each other down by 2.6-3.0x instead of the
 fair 2x (README, *Speed levers*).
 """
 import os
+import sys
 
 __all__ = ['main']
 
@@ -25,5 +26,9 @@ def main() -> int:
     r"""Runs the command line in :data:`sys.argv`; returns its exit status."""
     os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    from torch_geometric_ea.cli import main as cli_main
+    try:  # Ctrl-C while torch loads is no error either
+        from torch_geometric_ea.cli import main as cli_main
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
     return cli_main()

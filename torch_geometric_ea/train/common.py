@@ -55,9 +55,15 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
         device = torch.device(device)
     except RuntimeError as e:
         raise ValueError(f"unknown device {str(device)!r}: {e}") from None
+    if device.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device {str(device)!r}: runs take 'cpu' or 'cuda' "
+                         f"devices only")
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} asked for, but this machine "
                          f"has no CUDA device (use --device cpu)")
+    if device.type == 'cuda' and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} asked for, but this machine "
+                         f"has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

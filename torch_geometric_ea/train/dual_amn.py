@@ -26,12 +26,13 @@ from torch_geometric_ea.metrics import (
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
 from torch_geometric_ea.train.common import (
+    BOOTSTRAP,
     TrainResult,
     bootstrap_pool,
-    check_bootstrap,
     prepare_run,
     process_group,
 )
+from torch_geometric_ea.train.config import ConfigError, check_config
 from torch_geometric_ea.train.checkpoint import (
     Checkpoints,
     random_state,
@@ -119,6 +120,20 @@ class DualAMNConfig:
     name_dim: int = 300
     seed: int = 0
     device: Optional[str] = None
+
+    def __post_init__(self):
+        check_config(self, minimum=dict(
+            channels=1, num_layers=1, num_proxies=1, batch_size=1, epochs=1,
+            num_candidates=1, hard_candidates=1, hard_every=1, loss_chunk_size=1,
+            semi_rounds=1, semi_epochs=1, csls_k=1, eval_links=1, eval_top_k=10,
+            sinkhorn_iters=1, name_dim=1, literal_weight=0, lr=0),
+            positive=('lam', 'tau', 'sinkhorn_tau'), fractions=('dropout',),
+            choices=dict(negatives=('all', 'other'), candidates=CANDIDATES,
+                         semi_decoding=('csls', 'sinkhorn'), bootstrap=BOOTSTRAP))
+        unknown = [d for d in self.decodings.split(',') if d and d not in DECODINGS]
+        if unknown:
+            raise ConfigError('decodings', f"names from {DECODINGS} separated "
+                              f"by commas", self.decodings)
 
 
 CANDIDATES = ('all', 'random', 'hard')
@@ -238,20 +253,6 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     """
     cfg = config or DualAMNConfig()
     decodings = [name for name in cfg.decodings.split(',') if name]
-    for name in decodings:
-        if name not in DECODINGS:
-            raise ValueError(f"'decodings' must be names from {DECODINGS} "
-                             f"separated by commas (got {cfg.decodings!r})")
-    if cfg.candidates not in CANDIDATES:
-        raise ValueError(f"'candidates' must be one of {CANDIDATES} "
-                         f"(got {cfg.candidates!r})")
-    check_bootstrap(cfg.bootstrap)
-    if cfg.semi_decoding not in ('csls', 'sinkhorn'):
-        raise ValueError(f"'semi_decoding' must be 'csls' or 'sinkhorn' "
-                         f"(got {cfg.semi_decoding!r})")
-    if cfg.eval_top_k is not None and cfg.eval_top_k < 10:
-        raise ValueError(f"'eval_top_k' must be at least 10, the largest "
-                         f"Hits@k reported (got {cfg.eval_top_k})")
 
     def evaluate(emb: Tensor, links: Tensor) -> Dict[str, Dict[str, float]]:
         if cfg.eval_top_k is not None:

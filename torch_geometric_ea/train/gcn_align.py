@@ -24,6 +24,7 @@ from torch_geometric_ea.train.checkpoint import (
     set_random_state,
 )
 from torch_geometric_ea.train.common import TrainResult, prepare_run
+from torch_geometric_ea.train.config import check_config
 
 __all__ = ['GCNAlignConfig', 'train_gcn_align']
 
@@ -58,6 +59,12 @@ class GCNAlignConfig:
     csls_k: int = 10
     seed: int = 0
     device: Optional[str] = None
+
+    def __post_init__(self):
+        check_config(self, minimum=dict(
+            channels=1, num_layers=1, attr_channels=1, min_weight=0, epochs=1,
+            num_negatives=1, resample_every=1, eval_every=0, csls_k=1, lr=0),
+            fractions=('beta',))
 
 
 def _union_features(data: HeteroData) -> Optional[Tensor]:

@@ -27,6 +27,7 @@ from torch_geometric_ea.train.checkpoint import (
     set_random_state,
 )
 from torch_geometric_ea.train.common import TrainResult, prepare_run
+from torch_geometric_ea.train.config import check_config
 
 __all__ = ['RDGCNConfig', 'train_rdgcn', 'l1_nearest', 'chunked_margin_l1_loss']
 
@@ -75,6 +76,13 @@ class RDGCNConfig:
     csls_k: int = 10
     seed: int = 0
     device: Optional[str] = None
+
+    def __post_init__(self):
+        check_config(self, minimum=dict(
+            channels=1, num_layers=1, num_negatives=1, negative_every=1,
+            negative_candidates=1, epochs=1, chunk_size=1, loss_chunk_size=1,
+            eval_every=0, csls_k=1, lr=0),
+            choices=dict(features=FEATURES))
 
 
 def _chunks(num: int, size: int) -> Iterator[slice]:
