@@ -110,7 +110,7 @@ class FillingFile:
 def test_a_full_disk_mid_write_keeps_the_old_model(saved, aligner, monkeypatch, room):
     before = saved.read_bytes()
     room = len(before) - 100 if room == 'most' else room
-    monkeypatch.setattr('torch_geometric_ea.train.checkpoint.open',
+    monkeypatch.setattr('torch_geometric_ea.outputs.open',
                         lambda path, mode: FillingFile(open(path, mode), room),
                         raising=False)
     # torch.save reports a failed write as a RuntimeError; the cause is kept

@@ -58,6 +58,7 @@ from torch_geometric_ea.nn import (
     lightea_graph,
     rdgcn_dual_graph,
 )
+from torch_geometric_ea.outputs import atomic_file
 from torch_geometric_ea.train import MODELS, resolve_device
 from torch_geometric_ea.train.checkpoint import read_digested, write_atomic
 
@@ -201,7 +202,7 @@ class Candidates:
     def write_tsv(self, path: str, data: HeteroData, top: Optional[int] = None):
         r"""Writes :meth:`rows` as a TSV file with a header line."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, 'w', newline='') as f:
+        with atomic_file(path) as f:
             writer = csv.writer(f, delimiter='\t', lineterminator='\n')
             writer.writerow(('source', 'target', 'score', 'rank'))
             for s, t, score, rank in self.rows(data, top):

@@ -37,7 +37,13 @@ from torch_geometric_ea.data import (
 )
 from torch_geometric_ea.data.names import name_source
 from torch_geometric_ea.data.pair import pair_fingerprint
-from torch_geometric_ea.outputs import LOCK, atomic_file, claim_folder
+from torch_geometric_ea.outputs import (
+    LOCK,
+    Outputs,
+    atomic_file,
+    claim_folder,
+    release_folder,
+)
 from torch_geometric_ea.runtime import keep_freed_memory, usable_cpus
 from torch_geometric_ea.train import MODELS, peak_memory_gib, resolve_device
 from torch_geometric_ea.train.config import MAX_SEED, ConfigError, field_type
@@ -46,8 +52,8 @@ from torch_geometric_ea.train.checkpoint import (
     CheckpointError,
     Checkpoints,
     Interrupted,
+    save_digested,
     stop_on_signals,
-    write_atomic,
 )
 from torch_geometric_ea.train.memory import (
     GIB,
@@ -268,12 +274,17 @@ def _train(args) -> int:
         command=' '.join(sys.argv),
         versions=_versions(), runtime=_runtime(args),
     )
-    if args.out:  # the model first: results.json says finished once it is in place
-        write_atomic(osp.join(args.out, 'model.pt'), dict(
-            model=args.model, state_dict=result.model.state_dict(),
-            config=asdict(config), init_args=result.init_args,
-            pair_fingerprint=pair_fingerprint(data), name_source=name_source(data)))
-        _write_json(osp.join(args.out, 'results.json'), out)
+    if args.out:  # both written before either replaces the earlier run's
+        outputs = Outputs()
+        with outputs.file(osp.join(args.out, 'model.pt'), 'wb') as f:
+            save_digested(f, dict(
+                model=args.model, state_dict=result.model.state_dict(),
+                config=asdict(config), init_args=result.init_args,
+                pair_fingerprint=pair_fingerprint(data),
+                name_source=name_source(data)))
+        with outputs.file(osp.join(args.out, 'results.json')) as f:
+            f.write(_dumps(out, indent=2))
+        outputs.commit()  # model.pt first: results.json says finished after it
         _finish_checkpoints(checkpoints)
     if args.json:
         print(_dumps(out))
@@ -294,7 +305,8 @@ def _checkpoints(args, rank: int = 0, results: bool = True) -> Optional[Checkpoi
     also the output folder), or :obj:`None` without one or under
     ``torchrun``. With ``results``, a fresh run's ``results.json`` says
     ``"finished": false`` until it ends, so a killed run never leaves one
-    that looks done."""
+    that looks done; a finished earlier run's results stay, beside its
+    model, until this run replaces both."""
     out = args.out
     if args.resume:
         if out and osp.abspath(out) != osp.abspath(args.resume):
@@ -310,7 +322,7 @@ def _checkpoints(args, rank: int = 0, results: bool = True) -> Optional[Checkpoi
     if args.resume and not osp.exists(checkpoints.path) and _finished(out):
         raise SystemExit(f"error: {out}: that run finished (its results are there); "
                          f"nothing to resume")
-    if results and not args.resume:
+    if results and not args.resume and not _finished(out):
         _write_json(osp.join(out, 'results.json'),
                     dict(finished=False, command=_command()))
     return checkpoints
@@ -320,7 +332,8 @@ def _finished(out: str) -> bool:
     r"""Whether ``out`` holds the model of a finished run."""
     try:
         with open(osp.join(out, 'results.json')) as f:
-            return json.load(f).get('finished', True) is True
+            results = json.load(f)
+        return isinstance(results, dict) and results.get('finished', True) is True
     except (OSError, ValueError):
         return osp.exists(osp.join(out, 'model.pt'))
 
@@ -407,7 +420,7 @@ def _claim_out(args):
         raise SystemExit(f"error: {out}: --out names a file, not a folder")
     args.made_out = None if osp.exists(out) else out
     try:
-        args.lock = claim_folder(out)
+        args.lock, args.claimed_out = claim_folder(out), out
     except OSError as e:
         raise SystemExit(f"error: --out {out}: cannot write there "
                          f"({e.strerror or e})") from None
@@ -886,7 +899,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise
     finally:  # the output folder's lock (so a caller may run again in-process)
         if getattr(args, 'lock', None) is not None:
-            os.close(args.lock)
+            release_folder(args.claimed_out, args.lock)
 
 
 def _drop_unused_out(args):

@@ -5,7 +5,8 @@ timings), written atomically and read back only when whole.
 A checkpoint file is ``torch.save``'s bytes followed by their SHA-256
 (32 bytes), hashed as they are written. It is written to a temporary file
 in the same folder, flushed to disk and renamed over the old one, so a
-reader sees the old checkpoint or the new one, never part of either; a file whose digest does not match
+reader sees the old checkpoint or the new one, never part of either; a
+file whose digest does not match
 (torn by a crash of the disk, copied half) is refused, never loaded. It is
 read with ``torch.load(weights_only=True)``: tensors and plain containers,
 nothing unpickled that could run code. Saved models (``model.pt`` of
@@ -33,7 +34,10 @@ from typing import Callable, Dict, Iterator, Optional
 import torch
 from torch_geometric.data import HeteroData
 
-__all__ = ['Checkpoints', 'Interrupted', 'CheckpointError', 'CHECKPOINT', 'write_atomic',
+from torch_geometric_ea.outputs import atomic_file
+
+__all__ = ['Checkpoints', 'Interrupted', 'CheckpointError', 'CHECKPOINT',
+           'write_atomic', 'save_digested',
            'read_digested', 'read_checkpoint_file', 'run_identity', 'random_state',
            'set_random_state', 'stop_on_signals']
 
@@ -57,57 +61,33 @@ class CheckpointError(ValueError):
 
 class _Hashing:
     r"""A file being written that hashes what goes through it (so a large
-    checkpoint is never held in memory whole). It keeps the first error of
-    the file, which ``torch.save`` reports only as a failed write."""
+    checkpoint is never held in memory whole)."""
     def __init__(self, file):
         self.file, self.digest = file, hashlib.sha256()
-        self.error: Optional[OSError] = None
 
     def write(self, data) -> int:
         self.digest.update(data)
-        try:
-            return self.file.write(data)
-        except OSError as e:
-            self.error = self.error or e
-            raise
+        return self.file.write(data)
 
     def flush(self):
         self.file.flush()
 
 
 def write_atomic(path: str, state: Dict):
-    r"""Saves ``state`` to ``path`` with its digest: a temporary file in the
-    same folder, synced, then renamed over ``path`` (and the folder synced).
-    When writing fails (a full disk), ``path`` is left as it was, the
-    temporary file is removed and an :class:`OSError` naming ``path`` is
-    raised."""
-    tmp = f'{path}.tmp-{os.getpid()}'
-    hashing = None
-    try:
-        with open(tmp, 'wb') as f:
-            hashing = _Hashing(f)
-            torch.save(state, hashing)
-            f.write(hashing.digest.digest())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.remove(tmp)
-        except OSError:  # never made, or the folder is gone
-            pass
-        cause = hashing.error if hashing is not None and hashing.error else e
-        if isinstance(cause, OSError):  # one line, as the command line prints it
-            error = OSError(f"{path}: not written ({cause.strerror or cause}); "
-                            f"the file there is as it was")
-            error.errno = cause.errno
-            raise error from e
-        raise
-    folder = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    r"""Saves ``state`` to ``path`` with its digest, atomically (see
+    :func:`~torch_geometric_ea.outputs.atomic_file`: a failed write leaves
+    ``path`` as it was and raises a one-line :class:`OSError`)."""
+    with atomic_file(path, 'wb') as f:
+        save_digested(f, state)
+
+
+def save_digested(file, state: Dict):
+    r"""Writes ``state`` to the binary ``file`` as ``torch.save`` does,
+    followed by the SHA-256 of those bytes (what :func:`read_digested`
+    checks)."""
+    hashing = _Hashing(file)
+    torch.save(state, hashing)
+    file.write(hashing.digest.digest())
 
 
 def _ends_as_torch_file(blob: bytes) -> bool:
