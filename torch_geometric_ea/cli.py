@@ -138,12 +138,14 @@ def build_config(model: str, args, data=None) -> Any:
                          f"(got --model {model})")
     overrides = {f.name: getattr(args, f.name) for f in fields(config_cls)
                  if getattr(args, f.name, None) is not None}
+    given = {}  # by --set
     for item in args.set or []:
         key, sep, value = item.partition('=')
         if not sep:
             raise SystemExit(f"error: --set expects key=value, got {item!r}")
-        overrides[key.replace('-', '_')] = _parse_value(
-            config_cls, key.replace('-', '_'), value)
+        key = key.replace('-', '_')
+        given[key] = _parse_value(config_cls, key, value)
+    overrides.update(given)
     auto = scale_settings(model, data, overrides) if data is not None else {}
     args.scale_settings = auto
     if auto:
@@ -153,8 +155,8 @@ def build_config(model: str, args, data=None) -> Any:
     try:
         return config_cls(**{**auto, **overrides})
     except ConfigError as e:
-        option = (f"--{e.field.replace('_', '-')}" if getattr(args, e.field, None)
-                  is not None else f"--set {e.field}")
+        option = (f"--set {e.field}" if e.field in given or getattr(
+            args, e.field, None) is None else f"--{e.field.replace('_', '-')}")
         raise SystemExit(f"error: {option} must be {e.requirement} "
                          f"(got {e.value!r})") from None
 
@@ -890,6 +892,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             _claim_out(args)
             return args.func(args)
         except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one changes nothing
             print('interrupted', file=sys.stderr)
             raise SystemExit(130) from None
         except (ValueError, OSError) as e:  # data, files and settings, one line each
@@ -906,7 +909,7 @@ def _drop_unused_out(args):
     r"""Removes the output folder this command made when it stopped before
     writing anything there but its lock."""
     out = getattr(args, 'made_out', None)
-    if out and os.listdir(out) == [LOCK]:
+    if out and osp.isdir(out) and os.listdir(out) == [LOCK]:
         os.remove(osp.join(out, LOCK))
         os.rmdir(out)
 

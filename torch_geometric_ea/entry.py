@@ -17,6 +17,7 @@ jobs sharing cores slowed each other down by 2.6-3.0x instead of the
 fair 2x (README, *Speed levers*).
 """
 import os
+import signal
 import sys
 
 __all__ = ['main']
@@ -29,6 +30,7 @@ def main() -> int:
     try:  # Ctrl-C while torch loads is no error either
         from torch_geometric_ea.cli import main as cli_main
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one changes nothing
         print('interrupted', file=sys.stderr)
         return 130
     return cli_main()
