@@ -242,3 +242,16 @@ def test_ctrl_c_at_any_moment_is_no_traceback_and_never_exit_0(
         run.kill()
     assert 'Traceback' not in err, err
     assert run.returncode == 128 + signal.SIGINT, err
+
+
+@pytest.mark.real_data
+def test_names_are_read_only_by_a_run_that_uses_them(mirror, tmp_path, capsys,
+                                                      monkeypatch):
+    shutil.copytree(mirror / 'srprs', tmp_path / 'mirror' / 'srprs')  # no names/
+    monkeypatch.setenv('TORCH_GEOMETRIC_EA_MIRROR', str(tmp_path / 'mirror'))
+    argv = ['train', '--model', 'lightea', '--dataset', 'srprs', '--pair', 'en_fr',
+            '--root', str(tmp_path / 'data'), '--max-memory', '0.01']
+    # structure only: the pair loads, and the run stops at its memory estimate
+    assert 'estimated peak memory' in error_line(argv, capsys, before_work=False)
+    line = error_line(argv + ['--literal'], capsys)
+    assert 'srprs_fr_en.json' in line and '--names uri' in line
