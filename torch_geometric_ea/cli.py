@@ -897,6 +897,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise SystemExit(130) from None
         except (ValueError, OSError) as e:  # data, files and settings, one line each
             raise SystemExit(f'error: {_error_line(e)}') from None
+        except (MemoryError, RuntimeError) as e:
+            if not _out_of_memory(e):
+                raise
+            raise SystemExit(f"error: out of memory ({_error_line(e)[:200]}); the "
+                             f"memory estimate missed these settings: make them "
+                             f"smaller") from None
     except BaseException:
         _drop_unused_out(args)
         raise
@@ -912,6 +918,12 @@ def _drop_unused_out(args):
     if out and osp.isdir(out) and os.listdir(out) == [LOCK]:
         os.remove(osp.join(out, LOCK))
         os.rmdir(out)
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    r"""Whether ``e`` is an allocation that failed (host or device)."""
+    return (isinstance(e, (MemoryError, torch.OutOfMemoryError))
+            or "can't allocate memory" in str(e))
 
 
 def _error_line(e: Exception) -> str:

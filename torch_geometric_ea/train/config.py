@@ -15,6 +15,9 @@ __all__ = ['ConfigError', 'check_config', 'field_type', 'DEVICE_TYPES']
 DEVICE_TYPES = ('cpu', 'cuda')
 #: The largest seed torch's generators take.
 MAX_SEED = 2 ** 63 - 1
+#: The largest count a config takes (sizes, chunks, rounds): a tensor
+#: dimension beyond it could never be allocated.
+MAX_COUNT = 2 ** 31 - 1
 
 
 class ConfigError(ValueError):
@@ -71,7 +74,8 @@ def check_config(config, *, minimum: Dict[str, float] = {},
     dataclass) that is not of its annotated type (floats finite,
     :obj:`None` only where the annotation is ``Optional``), is below its
     ``minimum``, not above 0 (``positive``), outside :math:`[0, 1)`
-    (``fractions``) or not one of its ``choices``. A ``seed`` is checked to
+    (``fractions``) or not one of its ``choices``; counts (integer fields
+    with a ``minimum``) are at most :data:`MAX_COUNT`. A ``seed`` is checked to
     lie in :math:`[0, 2^{63})` and a ``device`` to name a CPU or CUDA device."""
     for f in fields(config):
         value = getattr(config, f.name)
@@ -83,6 +87,8 @@ def check_config(config, *, minimum: Dict[str, float] = {},
         value = getattr(config, name)
         if value is not None and value < low:
             raise ConfigError(name, f'at least {low}', value)
+        if isinstance(value, int) and value > MAX_COUNT:
+            raise ConfigError(name, f'at most {MAX_COUNT}', value)
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(name, 'above 0', getattr(config, name))
