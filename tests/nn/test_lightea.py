@@ -302,3 +302,74 @@ def test_one_way_ranking_keeps_src_to_tgt_and_leaves_tgt_to_src_undefined():
                         progress=False).metrics
     assert one['src->tgt'] == both['src->tgt']
     assert all(math.isnan(v) for v in one['tgt->src'].values())
+
+
+@pytest.mark.parametrize('projection', ['gaussian', 'kronecker'])
+@pytest.mark.parametrize('with_labels', [False, True])
+def test_features_written_into_columns_of_a_wider_matrix_are_the_same(
+        projection, with_labels):
+    head, rel, tail = torch.tensor(TRIPLES).t()
+    graph = lightea_graph(torch.stack([head, tail]), rel, N, R)
+    pairs = torch.tensor([[0, 3], [1, 4]])
+    model = LightEA(ent_dim=6, depth=2, rel_dim=6, mini_dim=2, projection=projection)
+    labels = norm(torch.randn(N, 4, generator=torch.Generator().manual_seed(1)))
+    labels = labels if with_labels else None
+    alone = model(graph, pairs, torch.Generator().manual_seed(5), labels=labels)
+    assert alone.size(1) == model.num_features(4 if with_labels else None)
+    wide = torch.full((N, alone.size(1) + 5), float('nan'))
+    out = model(graph, pairs, torch.Generator().manual_seed(5), labels=labels,
+                out=wide[:, 2:-3])
+    assert out.data_ptr() == wide[:, 2:-3].data_ptr()
+    assert torch.equal(wide[:, 2:-3], alone)
+    assert wide[:, :2].isnan().all() and wide[:, -3:].isnan().all()
+    with pytest.raises(ValueError, match="'out' must have shape"):
+        model(graph, pairs, labels=labels, out=wide)
+
+
+def test_sparse_matrices_obey_pytorchs_invariants(monkeypatch):
+    from torch_geometric_ea.nn import layout
+    monkeypatch.setattr(layout, 'CHECK_INVARIANTS', True)  # checked as made
+    data = synthetic_pair(200, num_relations=10, seed=3)
+    checked = train_lightea(data, small_config(literal=True, name_dim=16),
+                            progress=False)
+    monkeypatch.setattr(layout, 'CHECK_INVARIANTS', False)
+    unchecked = train_lightea(data, small_config(literal=True, name_dim=16),
+                              progress=False)
+    assert torch.equal(checked.features, unchecked.features)
+
+
+def test_evaluation_equals_the_top_k_of_the_normalised_rows():
+    from torch_geometric_ea.metrics.ranking import duplicate_rows, expected_rank_metrics
+    from torch_geometric_ea.train.lightea import evaluate_sparse_sinkhorn
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(60, 24, generator=gen)
+    x[7] = x[9]  # a duplicate target
+    x[11] = 0  # a row without features
+    links = torch.stack([torch.arange(0, 30), torch.arange(30, 60)])
+    links[1, :2] = links[1, :2].flip(0)
+    cfg = small_config(top_k=5)
+    got = evaluate_sparse_sinkhorn(x, links, cfg)
+    x_src, x_tgt = norm(x[links[0]]), norm(x[links[1]])
+    row_v, row_i, col_v, col_i = topk_both_ways(x_src, x_tgt, 5, cfg.chunk_size)
+    true = torch.arange(30)
+    for name, v, i, cols in (('src->tgt', row_v, row_i, x_tgt),
+                             ('tgt->src', col_v, col_i, x_src)):
+        greater, tied = sparse_sinkhorn_ranks(v, i, 30, true, duplicate_rows(cols))
+        assert got[name] == expected_rank_metrics(greater, tied)
+
+
+def test_a_literal_run_prints_no_warning(tmp_path):
+    # PyTorch warns, with its source line, where a sparse tensor is made
+    # without saying whether its invariants are checked (once a process, so
+    # a fresh one, with Python's default filters, as a user runs it).
+    import subprocess
+    import sys
+    run = subprocess.run(
+        [sys.executable, '-m', 'torch_geometric_ea', 'train',
+         '--model', 'lightea', '--literal', '--dataset', 'synthetic',
+         '--num-entities', '300', '--set', 'ent_dim=128', '--set', 'rel_dim=32',
+         '--set', 'mini_dim=8', '--set', 'top_k=50', '--set', 'name_dim=32',
+         '--device', 'cpu', '--out', str(tmp_path / 'run')],
+        capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert 'Warning' not in run.stderr, run.stderr
