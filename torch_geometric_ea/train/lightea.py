@@ -1,12 +1,14 @@
 r"""Running LightEA on a KG pair: features from the seed links, no
 training; the iterative variant (LightEA-I) adds confident one-to-one pairs
 as seeds between rounds."""
+import ctypes
+import ctypes.util
+import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
@@ -77,8 +79,61 @@ class LightEAConfig:
     device: Optional[str] = None
 
 
-def _unit(x: Tensor) -> Tensor:
-    return F.normalize(x, dim=-1)
+#: Entries of a row block hashed at once by
+#: :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows` (it makes two
+#: int64 copies of the block: 64 MiB here, 1.4 GiB at its default 4,096
+#: rows of the 21,967 columns of a DBP15K run with names).
+DUPLICATE_ROWS_ENTRIES = 2 ** 22
+
+
+def _return_freed_memory():
+    r"""Gives the whole free pages of the heap back to the system (glibc's
+    ``malloc_trim``) where freed memory is kept
+    (:func:`~torch_geometric_ea.runtime.keep_freed_memory`). LightEA's
+    phases (the names' encoding, the name view, a round's features, the
+    evaluation) each free GiB-sized blocks whose holes the next phase's
+    blocks, of other sizes, do not fit: on DBP15K zh_en with names, 3 GiB
+    kept beside 5 GiB of live tensors. A phase frees few blocks, so the
+    pages faulted in again cost little."""
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _hash_rows(x: Tensor) -> int:
+    return max(1, DUPLICATE_ROWS_ENTRIES // max(x.size(1), 1))
+
+
+def _unit_rows(x: Tensor, index: Tensor, out: Optional[Tensor] = None) -> Tensor:
+    r"""``torch.nn.functional.normalize(x[index], dim=-1)``, in place: one
+    copy of the rows instead of two (into ``out`` when given)."""
+    rows = x[index] if out is None else torch.index_select(x, 0, index, out=out)
+    return rows.div_(rows.norm(2, 1, keepdim=True).clamp_min(1e-12))
+
+
+def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
+               groups: Optional[Dict[str, Tensor]] = None) -> Tuple[Tensor, Tensor]:
+    r"""The unit rows ``x[src]`` and ``x[tgt]`` in one block of memory for
+    both (so that no hole of the size of one is left for the heap to
+    fill): the targets come as the transpose of a contiguous matrix, which
+    the top-k searches multiply by as it is (given rows, they copy it
+    transposed), and the sources take the place the targets' rows held
+    while being transposed. Into ``groups['tgt']`` go the targets'
+    :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows`, taken
+    before the transposition."""
+    dim, rows_first = x.size(1), max(src.numel(), tgt.numel()) * x.size(1)
+    block = x.new_empty(rows_first + tgt.numel() * dim)
+    first = block[:rows_first]
+    rows = _unit_rows(x, tgt, first[:tgt.numel() * dim].view(tgt.numel(), dim))
+    if groups is not None:
+        groups['tgt'] = duplicate_rows(rows, _hash_rows(x))
+    y_t = block[rows_first:].view(dim, tgt.numel()).copy_(rows.t())
+    del rows
+    return (_unit_rows(x, src, first[:src.numel() * dim].view(src.numel(), dim)),
+            y_t.t())
 
 
 def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
@@ -92,20 +147,23 @@ def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
     out = no_links_metrics()
     if links.size(1) == 0:
         return out
-    x_src, x_tgt = _unit(x[links[0]]), _unit(x[links[1]])  # one-to-one links
+    groups = {}
+    x_src, x_tgt = _unit_pair(x, links[0], links[1], groups)  # one-to-one links
     if cfg.both_ways:
+        groups['src'] = duplicate_rows(x_src, _hash_rows(x))
         row_v, row_i, col_v, col_i = topk_both_ways(x_src, x_tgt, cfg.top_k,
                                                     cfg.chunk_size)
     else:
         (row_v, row_i), col_v, col_i = topk_inner_products(
             x_src, x_tgt, cfg.top_k, cfg.chunk_size), None, None
+    del x_src, x_tgt
     true = torch.arange(links.size(1), device=x.device)
-    for name, values, index, cols in (('src->tgt', row_v, row_i, x_tgt),
-                                      ('tgt->src', col_v, col_i, x_src)):
+    for name, values, index, group in (('src->tgt', row_v, row_i, 'tgt'),
+                                       ('tgt->src', col_v, col_i, 'src')):
         if values is None:
             continue
         greater, tied = sparse_sinkhorn_ranks(
-            values, index, links.size(1), true, duplicate_rows(cols),
+            values, index, links.size(1), true, groups[group],
             tau=cfg.tau, num_iters=cfg.sinkhorn_iters)
         out[name] = expected_rank_metrics(greater, tied)
     return out
@@ -116,7 +174,7 @@ def confident_pairs(x: Tensor, pool_src: Tensor, pool_tgt: Tensor,
     r"""The pool's pairs whose sparse Sinkhorn score exceeds
     ``cfg.threshold``: each pool source with its best target (union ids,
     :math:`(2, P)`); above 0.5 they are one-to-one."""
-    values, index = topk_inner_products(_unit(x[pool_src]), _unit(x[pool_tgt]),
+    values, index = topk_inner_products(*_unit_pair(x, pool_src, pool_tgt),
                                         cfg.top_k, cfg.chunk_size)
     scores = sparse_sinkhorn(values, index, pool_tgt.numel(), tau=cfg.tau,
                              num_iters=cfg.sinkhorn_iters)
@@ -169,15 +227,22 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
     timings['prepare'] = time.perf_counter() - t0
     for key in ('features', 'evaluate', 'bootstrap', 'train'):
         timings[key] = 0.0
-    names = None
+    features = None  # with names: [structure || name view], written in place
     if cfg.literal:  # the name view, from the first seeds (as the official)
         t = time.perf_counter()
         replay_names = dict(pairs=train_pairs.cpu(),
                             generator_state=generator.get_state())
         name_encoder = default_name_encoder(data, cfg.name_dim)
-        labels = encode_names(data, name_encoder, union=True)
+        labels = encode_names(data, name_encoder, union=True).to(run.device)
         result.protocol['names'] = names_info(data, name_encoder)
-        names = model(graph, train_pairs, generator, labels=labels.to(run.device))
+        _return_freed_memory()
+        width = model.num_features()
+        features = torch.empty(graph.num_nodes,
+                               width + model.num_features(labels.size(1)),
+                               dtype=graph.ent_ent.dtype, device=run.device)
+        model(graph, train_pairs, generator, labels=labels, out=features[:, width:])
+        del labels
+        _return_freed_memory()
         timings['features'] += time.perf_counter() - t
     saved = checkpoints.start('lightea', data, cfg) if checkpoints else None
     if saved is not None:  # the name view above is recomputed as it was
@@ -198,12 +263,15 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
                        disable=not progress, leave=False):
         t = time.perf_counter()
         replay = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
-        x = model(graph, train_pairs, generator)
-        if names is not None:
-            x = torch.cat([x, names], dim=1)
+        if features is None:
+            x = model(graph, train_pairs, generator)
+        else:  # the structure's columns, beside the name view's
+            model(graph, train_pairs, generator, out=features[:, :width])
+            x = features
             replay['names'] = replay_names
         timings['features'] += time.perf_counter() - t
         t = time.perf_counter()
+        _return_freed_memory()
         metrics = evaluate_sparse_sinkhorn(x, test_pairs, cfg)
         timings['evaluate'] += time.perf_counter() - t
         info = dict(round=round_, epochs=0, loss=float('nan'), losses=[],
