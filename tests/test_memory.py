@@ -240,3 +240,67 @@ def test_the_suggested_settings_pass_the_same_limit(tmp_path):
     assert run.returncode == 0, run.stderr
     results = json.loads((out / 'results.json').read_text())
     assert results['memory_estimate']['gib'] <= 1.0
+
+
+#: DBP15K zh_en (seed 0) with its translated names: 50 word-vector and
+#: 1,811 character-bigram columns.
+ZH_EN = PairSize(entities=38_960, relations=3_024, triples=165_556,
+                 merged_edges=259_545, train_links=4_500, test_links=10_500,
+                 name_columns=1_861)
+NAMED = {'lightea': LightEAConfig(literal=True),
+         'dual-amn': DualAMNConfig(literal=True),
+         'rdgcn': RDGCNConfig(features='names')}
+
+
+@pytest.mark.parametrize('model', sorted(NAMED))
+def test_the_estimate_grows_with_the_width_of_the_names(model):
+    narrow = replace(ZH_EN, name_columns=100)
+    wide, small = (estimate_memory(model, size, NAMED[model])
+                   for size in (ZH_EN, narrow))
+    assert wide.phases['encoding'] > small.phases['encoding']
+    if model != 'rdgcn':  # RDGCN peaks in training, whatever the names' width
+        assert wide.peak > small.peak
+    # URI names: hashed to the run's name_dim (LightEA, Dual-AMN) columns
+    uri = replace(ZH_EN, name_columns=0)
+    if model != 'rdgcn':
+        wide = replace(NAMED[model], name_dim=4000)
+        assert (estimate_memory(model, uri, wide).peak
+                > estimate_memory(model, uri, NAMED[model]).peak)
+
+
+def test_lightea_with_names_counts_its_evaluated_matrix_and_rows():
+    # [structure || name view]: 8,192 + 3 x 1,861 + 8,192 columns for
+    # every entity, and both sides' test rows of it, unit, beside it.
+    cols = 2 * 512 * 16 + 3 * ZH_EN.name_columns
+    floor = 4 * cols * (ZH_EN.entities + 2 * ZH_EN.test_links)
+    estimate = estimate_memory('lightea', ZH_EN, NAMED['lightea'])
+    assert estimate.peak - estimate.parts['runtime'] > floor
+    plain = estimate_memory('lightea', ZH_EN, LightEAConfig())
+    assert estimate.peak > plain.peak + 4 * (cols - 8192) * ZH_EN.entities
+
+
+def test_pair_size_counts_the_hybrid_name_columns():
+    from torch_geometric_ea.data.names import HybridNameEncoder, encode_names
+    data = synthetic_pair(300, seed=1)
+    assert pair_size(data).name_columns == 0  # URI names: the run's name_dim
+    for side, offset in (('src', 0), ('tgt', 7)):
+        data[side].name = [f'name {i + offset} of {side}' for i in
+                           range(data[side].num_nodes)]
+    width = encode_names(data, HybridNameEncoder(words=False), union=True).size(1)
+    assert pair_size(data).name_columns == 50 + width
+
+
+def test_a_literal_lightea_run_peaks_within_a_quarter_of_its_estimate(tmp_path):
+    # Names hashed to 1,024 columns outweigh the structure's 512: the name
+    # view's matrix, its rows and the encoding are most of the peak.
+    out = tmp_path / 'run'
+    run = subprocess.run(
+        [sys.executable, '-m', 'torch_geometric_ea', 'train', '--model', 'lightea',
+         '--literal', '--dataset', 'synthetic', '--num-entities', '10000',
+         '--set', 'ent_dim=128', '--set', 'rel_dim=64', '--set', 'mini_dim=8',
+         '--set', 'name_dim=1024', '--device', 'cpu', '--json', '--out', str(out)],
+        capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    results = json.loads((out / 'results.json').read_text())
+    ratio = results['memory_estimate']['gib'] / results['peak_memory_gib']
+    assert 0.75 < ratio < 1.25, (results['memory_estimate'], results['peak_memory_gib'])

@@ -27,7 +27,8 @@ from torch_geometric_ea.data.word_vectors import (
 __all__ = ['transliterator', 'char_ngrams', 'hashed_ngram_features',
            'name_features', 'NGramNameEncoder', 'encode_names',
            'token_bigram_features', 'HybridNameEncoder', 'name_source',
-           'default_name_encoder', 'names_info', 'project_columns']
+           'default_name_encoder', 'names_info', 'project_columns',
+           'name_columns']
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,24 @@ def token_bigram_features(names: Sequence[str]) -> Tensor:
                        torch.tensor(cols, dtype=torch.long)),
                       torch.ones(len(rows)), accumulate=True)
     return torch.nn.functional.normalize(counts, dim=1)
+
+
+def name_columns(data: HeteroData, dim: int = 300) -> int:
+    r"""The columns of the pair's name vectors from
+    :func:`default_name_encoder` ``(data, dim)``, counted without encoding
+    them: ``dim`` for the URIs' names; for the hybrid, the word vectors'
+    50 (GloVe 6B 50d) and the distinct in-token character bigrams of both
+    KGs' names (:func:`token_bigram_features`)."""
+    if name_source(data) == 'uri':
+        return dim
+    bigrams = {token[p:p + 2] for side in (SRC, TGT)
+               for name in entity_names(data, side) for token in name_tokens(name)
+               for p in range(len(token) - 1)}
+    return HYBRID_WORD_COLUMNS + len(bigrams)
+
+
+#: The word view's columns in :class:`HybridNameEncoder` (GloVe 6B 50d).
+HYBRID_WORD_COLUMNS = 50
 
 
 class HybridNameEncoder:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch_geometric.data import HeteroData
 
+from torch_geometric_ea.data.names import name_columns, name_source
 from torch_geometric_ea.data.pair import SRC, TGT, to_union
 from torch_geometric_ea.metrics.decoding import few_of_many
 from torch_geometric_ea.nn.models.lightea import LightEA, _factor
@@ -49,6 +50,13 @@ LOSS_BLOCK_ELEMENTS = 2 ** 26
 LOSS_ROWS = 512
 EVAL_ROWS = 1024
 PROXY_ROWS = 65536
+#: GloVe 6B 50d once loaded, for the hybrid name features (400,000 words:
+#: their vectors and vocabulary; 0.24 GiB measured).
+WORD_VECTORS = int(0.24 * GIB)
+#: Floats per name-vector entry while the names are encoded: the
+#: character view's counts and their normalised copy, the joined views and
+#: theirs (DBP15K zh_en: 0.80 GiB for 38,960 x 1,861 entries).
+NAME_ENCODING = 4
 
 
 @dataclass
@@ -62,6 +70,10 @@ class PairSize:
     train_links: int
     test_links: int
     attributes: int = 0
+    #: The columns of the pair's hybrid name vectors (translated names or
+    #: a names file: word and character-bigram views); 0 where the names
+    #: are the URIs', hashed to as many columns as the run asks.
+    name_columns: int = 0
 
 
 def pair_size(data: HeteroData) -> PairSize:
@@ -74,7 +86,9 @@ def pair_size(data: HeteroData) -> PairSize:
                     triples=head.numel(), merged_edges=int(torch.unique(keys).numel()),
                     train_links=int(union.train_mask.sum()),
                     test_links=int(union.test_mask.sum()),
-                    attributes=_attribute_columns(data))
+                    attributes=_attribute_columns(data),
+                    name_columns=(0 if name_source(data) == 'uri'
+                                  else name_columns(data)))
 
 
 def _attribute_columns(data: HeteroData) -> int:
@@ -112,15 +126,23 @@ class MemoryEstimate:
                     parts_gib={k: round(v / GIB, 3) for k, v in self.parts.items()})
 
 
+#: Phases that run once, before any step: the heap does not grow past
+#: their tensors (:data:`HEAP_GROWTH` is the growth of repeated steps).
+ONCE = ('encoding',)
+
+
 def _largest(common: Dict[str, int], phases: Dict[str, Dict[str, int]],
              growth: float) -> MemoryEstimate:
     r"""The estimate at the phase whose tensors take the most memory; a
-    heap that keeps freed memory grows to ``growth`` times that."""
+    heap that keeps freed memory grows to ``growth`` times that, except in
+    the phases that run once (:data:`ONCE`)."""
     totals = {name: sum(parts.values()) for name, parts in phases.items()}
-    name = max(totals, key=totals.get)
+    grown = {name: total * (1 if name in ONCE else growth)
+             for name, total in totals.items()}
+    name = max(grown, key=grown.get)
     parts = {**common, **phases[name]}
-    if growth > 1:
-        parts['heap growth'] = int((growth - 1) * totals[name])
+    if grown[name] > totals[name]:
+        parts['heap growth'] = int(grown[name] - totals[name])
     return MemoryEstimate(name, parts, totals)
 
 
@@ -131,18 +153,43 @@ def _common(size: PairSize, graph_per_edge: int) -> Dict[str, int]:
                 graph=graph_per_edge * size.merged_edges)
 
 
+def _names(size: PairSize, dim: int, common: Dict[str, int], kept: bool = True,
+           holes: bool = False) -> Dict[str, int]:
+    r"""Adds to ``common`` what a run's name vectors :math:`(N, D)` hold
+    for the whole run: the vectors if ``kept`` (``'names'``), the word
+    vectors of the hybrid features and, with ``holes`` (a heap that keeps
+    freed memory), the encoding's freed copies, whose holes the steps'
+    blocks do not fit (Dual-AMN (Lit) on DBP15K zh_en: 4.28 GiB against
+    2.14 without names; RDGCN's fill them, 2.93 GiB against an estimate
+    of 3.06 without names); returns :math:`D` (``'width'``: the pair's
+    hybrid width, else ``dim`` hashed columns) and the bytes of the
+    encoding's copies (``'encoding'``, a phase of its own)."""
+    n, width = size.entities, size.name_columns or dim
+    encoding = FLOAT * NAME_ENCODING * n * width
+    if kept:
+        common['names'] = FLOAT * n * width
+    if size.name_columns:
+        common['word vectors'] = WORD_VECTORS
+    if holes:
+        common['encoding (freed)'] = encoding
+    return dict(width=width, encoding=encoding)
+
+
 def _scoring(rows: int, cols: int, dim: int, k: int, both_ways: bool = True,
-             chunk: int = EVAL_ROWS) -> int:
+             chunk: int = EVAL_ROWS, transposed: bool = False) -> int:
     r"""Bytes of each query's top-``k`` among ``cols`` targets (both ways):
     the unit embeddings and the targets transposed, the score blocks
     (:func:`~torch_geometric_ea.metrics.topk.blocked_topk`'s
     :math:`4096 \times 1024` for a few of many, else ``chunk`` rows of
-    scores and their transposed copy), the lists and their merges."""
+    scores and their transposed copy), the lists and their merges. With
+    ``transposed``, the targets come transposed and each side's rows are
+    made unit in place (LightEA's evaluation): one copy of each side."""
     entries = (rows + (cols if both_ways else 0)) * k
-    embeddings = FLOAT * (rows + 2 * cols) * dim
+    embeddings = FLOAT * (rows + (1 if transposed else 2) * cols) * dim
     if few_of_many(k, rows, cols):
         return embeddings + FLOAT * 4096 * 1024 + (FLOAT + INDEX) * entries
-    embeddings += FLOAT * max(rows, cols) * dim  # a side gathered, then unit
+    if not transposed:
+        embeddings += FLOAT * max(rows, cols) * dim  # a side gathered, then unit
     blocks = FLOAT * min(chunk, rows) * cols * (2 if both_ways else 1)
     merges = (FLOAT + INDEX) * (cols * 3 * k if both_ways else 0)
     return embeddings + blocks + merges + (FLOAT + INDEX) * entries
@@ -180,12 +227,17 @@ def _dual_amn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     backward = FLOAT * ((layers + 2) * n * c + 4 * edges)
     links = size.test_links
     rows_eval = 2 * links + (2 * links if cfg.semi else 0)
+    # With names the evaluated rows are joined to their name vectors
+    # (fuse_literal: the rows, their names and the joined copy) and ranked
+    # on both.
+    names = _names(size, cfg.name_dim, common, holes=growth > 1) if cfg.literal \
+        else None
+    width = dim + (names['width'] if names else 0)
     if cfg.eval_top_k:
-        scoring = _scoring(links, links, dim, cfg.eval_top_k)
+        scoring = _scoring(links, links, width, cfg.eval_top_k)
     else:
-        scoring = _csls(links, links, dim)
-    if cfg.literal:
-        common['names'] = FLOAT * n * cfg.name_dim
+        scoring = _csls(links, links, width)
+    evaluation = FLOAT * rows_eval * (dim + 2 * (width - dim))
     phases = dict(
         train=dict(activations=saved, loss=loss),
         backward=dict(activations=saved - FLOAT * 2 * layers * n * c, loss=backward),
@@ -196,7 +248,10 @@ def _dual_amn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
         # layer's four temporaries for a block of rows.
         embed=dict(activations=FLOAT * ((layers + 4) * n * c + 2 * edges + 2 * dim
                                         * (rows_eval + min(rows_eval, PROXY_ROWS)))),
-        evaluate=dict(evaluation=FLOAT * rows_eval * dim + scoring))
+        evaluate=dict(evaluation=evaluation + scoring))
+    if names:  # encoded, then ranked alone once (their own metrics)
+        phases['encoding'] = dict(encoding=max(names['encoding'], _csls(
+            links, links, names['width'])))
     return _largest(common, phases, growth)
 
 
@@ -207,25 +262,44 @@ def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     model = LightEA(d, cfg.depth, rel_dim, m, cfg.projection)
     chunk = min(model.relation_chunk(n), rel_dim)
     common = _common(size, LIGHTEA_GRAPH_PER_EDGE)
-    if cfg.projection == 'kronecker':
-        a, e = _factor(d)[0], _factor(cols)[1]
-        # a round, the next and its sparse product; the running sum Z of
-        # the rounds' projections and the round's own projection
-        rounds = 3 * n * d + 2 * n * a * e
-        kept = n * a * e
-    else:
-        rounds = (cfg.depth + 2) * n * d  # every round is kept, and the next
-        kept = (cfg.depth + 1) * n * d
-    propagate = kept + n * cols + 3 * chunk * n * m + 2 * chunk * edges
-    features = FLOAT * max(rounds, propagate)
+
+    def rounds_and_kept(dim: int, labels: bool):
+        # While propagating (the rounds, the next and its sparse product)
+        # and after (what the projection reads: the Kronecker's running
+        # sum Z, every round for the Gaussian or given labels).
+        if cfg.projection == 'kronecker':
+            a, e = _factor(dim)[0], _factor(cols)[1]
+            rounds, kept = 3 * n * dim + 2 * n * a * e, n * a * e
+            if labels:
+                rounds += cfg.depth * n * dim
+                kept += (cfg.depth + 1) * n * dim
+            return rounds, kept
+        return (cfg.depth + 2) * n * dim, (cfg.depth + 1) * n * dim
+
+    # a chunk of relation dimensions: its projections and edge weights
+    relation = 3 * chunk * n * m + 2 * chunk * edges
+    rounds, kept = rounds_and_kept(d, False)
+    phases: Dict[str, Dict[str, int]] = {}
     if cfg.literal:
-        common['names'] = FLOAT * n * (cfg.name_dim + cols)
+        # The name view is written into its columns of the evaluated
+        # [structure || name view] matrix, each round's structure into the
+        # others; the labels are freed once propagated.
+        names = _names(size, cfg.name_dim, common, kept=False)
+        width = cols + model.num_features(names['width'])
+        name_rounds, name_kept = rounds_and_kept(names['width'], True)
+        phases['encoding'] = dict(encoding=names['encoding'])
+        phases['name view'] = dict(features=FLOAT * (n * width + max(
+            name_rounds, name_kept + relation)))
+        features = FLOAT * (n * width + max(rounds, kept + relation))
+    else:
+        width = cols
+        features = FLOAT * max(rounds, kept + n * cols + relation)
     test = size.test_links
     # the top-k lists and the sparse Sinkhorn's kernels over them
-    scoring = _scoring(test, test, cols, cfg.top_k, cfg.both_ways, cfg.chunk_size) \
-        + 4 * FLOAT * test * cfg.top_k
-    phases = dict(features=dict(features=features),
-                  evaluate=dict(features=FLOAT * n * cols, evaluation=scoring))
+    scoring = _scoring(test, test, width, cfg.top_k, cfg.both_ways, cfg.chunk_size,
+                       transposed=True) + 4 * FLOAT * test * cfg.top_k
+    phases.update(features=dict(features=features),
+                  evaluate=dict(features=FLOAT * n * width, evaluation=scoring))
     return _largest(common, phases, growth)
 
 
@@ -263,8 +337,13 @@ def _rdgcn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
         * cfg.num_negatives
     test = size.test_links
     evaluation = FLOAT * (n * c + 2 * test * c + 2 * min(EVAL_ROWS, test) * test)
-    return _largest(common, dict(train=dict(activations=train, negatives=negatives),
-                                 evaluate=dict(evaluation=evaluation)), growth)
+    phases = dict(train=dict(activations=train, negatives=negatives),
+                  evaluate=dict(evaluation=evaluation))
+    if not learned:  # the name vectors, encoded, then projected to C columns
+        names = _names(size, c, common, kept=False)  # its steps fill the holes
+        phases['encoding'] = dict(encoding=names['encoding'] + FLOAT * (
+            n * names['width'] + names['width'] * c))
+    return _largest(common, phases, growth)
 
 
 ESTIMATORS: Dict[str, Callable[[PairSize, Any, float], MemoryEstimate]] = {
