@@ -95,6 +95,7 @@ class Outputs:
 
     @contextmanager
     def file(self, path: str, mode: str = 'w') -> Iterator[IO]:
+        r"""Yields the file that will replace ``path`` (see :func:`atomic_file`)."""
         try:
             with _staged(path, mode) as f:
                 yield f
@@ -104,6 +105,7 @@ class Outputs:
         self.pending.append((f'{path}.tmp-{os.getpid()}', path))
 
     def commit(self):
+        r"""Renames every written file over its target, in order."""
         for i, (tmp, path) in enumerate(self.pending):
             try:
                 os.replace(tmp, path)
@@ -116,6 +118,7 @@ class Outputs:
         self.pending = []
 
     def discard(self):
+        r"""Removes the written files; their targets stay as they were."""
         for tmp, _ in self.pending:
             with suppress(OSError):
                 os.remove(tmp)

@@ -118,3 +118,26 @@ def test_rejects_bad_decoding_arguments():
         sinkhorn_potentials(unit(4), unit(4), tau=0)
     with pytest.raises(ValueError, match="'num_iters' must be positive"):
         sinkhorn_potentials(unit(4), unit(4), num_iters=0)
+
+
+@pytest.mark.parametrize('k, chunk', [(3, 4), (5, 100), (40, 7)])
+def test_gathered_rows_give_the_top_k_of_the_rows_they_stand_for(k, chunk):
+    from torch_geometric_ea.metrics.decoding import (
+        GatheredRows,
+        topk_both_ways,
+        topk_inner_products,
+    )
+    from torch_geometric_ea.metrics.ranking import duplicate_rows
+    gen = torch.Generator().manual_seed(k)
+    x, y = torch.randn(60, 8, generator=gen), torch.randn(50, 8, generator=gen)
+    x[7] = x[3]  # a duplicate row
+    index = torch.randperm(60, generator=gen)[:45]
+    lazy = GatheredRows(x, index, lambda rows: F.normalize(rows, dim=-1))
+    whole = F.normalize(x[index], dim=-1)
+    for got, want in zip(topk_both_ways(lazy, y, k, chunk),
+                         topk_both_ways(whole, y, k, chunk)):
+        assert torch.equal(got, want)
+    for got, want in zip(topk_inner_products(lazy, y, k, chunk),
+                         topk_inner_products(whole, y, k, chunk)):
+        assert torch.equal(got, want)
+    assert torch.equal(duplicate_rows(lazy, 4), duplicate_rows(whole, 4))

@@ -66,8 +66,9 @@ def read_ogb_kg(raw_dir: str) -> Tuple[Tensor, int, int]:
 
     Raises:
         ValueError: naming the file and line of a malformed line, an id out
-        of range, or a relation file whose length differs from the edges';
-        a :class:`~torch_geometric_ea.data.DatasetError` for a missing file.
+            of range, or a relation file whose length differs from the
+            edges'; a :class:`~torch_geometric_ea.data.DatasetError` for a
+            missing file.
     """
     edge_path, type_path, count_path = (osp.join(raw_dir, f) for f in RAW_FILES)
     for path in (edge_path, type_path):

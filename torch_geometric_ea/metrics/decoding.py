@@ -21,7 +21,7 @@ needs :math:`O(\text{chunk\_size} \cdot M)` memory at any size; the
 Hungarian algorithm needs the dense :math:`N \times M` matrix.
 """
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -33,7 +33,8 @@ from torch_geometric_ea.metrics.similarity import (
 )
 from torch_geometric_ea.metrics.topk import blocked_topk
 
-__all__ = ['sinkhorn_potentials', 'hungarian_matching', 'topk_inner_products',
+__all__ = ['sinkhorn_potentials', 'hungarian_matching', 'GatheredRows',
+           'topk_inner_products',
            'topk_both_ways', 'sparse_sinkhorn', 'sparse_sinkhorn_ranks',
            'candidate_ranks']
 
@@ -155,6 +156,34 @@ def few_of_many(k: int, rows: int, cols: int) -> bool:
     return k <= 64 and 64 * k <= min(rows, cols)
 
 
+class GatheredRows:
+    r"""The rows ``x[index]``, each passed through ``transform`` (row-wise,
+    e.g. made unit), gathered only when sliced: as the queries of
+    :func:`topk_inner_products` and :func:`topk_both_ways` (read
+    ``chunk_size`` rows at a time) they cost one chunk of memory instead
+    of a copy of all the rows."""
+    def __init__(self, x: Tensor, index: Tensor,
+                 transform: Callable[[Tensor], Tensor] = lambda rows: rows):
+        self.x, self.index, self.transform = x, index, transform
+        self.shape = torch.Size((index.numel(), x.size(1)))
+        self.dtype, self.device = x.dtype, x.device
+
+    def size(self, dim: Optional[int] = None):
+        r"""The shape :math:`(|index|, D)`, or its size ``dim``."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        r"""2: a matrix."""
+        return 2
+
+    def new_empty(self, *size) -> Tensor:
+        r"""An empty tensor of ``x``'s dtype and device."""
+        return self.x.new_empty(*size)
+
+    def __getitem__(self, rows: slice) -> Tensor:
+        return self.transform(self.x[self.index[rows]])
+
+
 @torch.no_grad()
 def topk_inner_products(x: Tensor, y: Tensor, k: int,
                         chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tuple[Tensor, Tensor]:
@@ -166,7 +195,7 @@ def topk_inner_products(x: Tensor, y: Tensor, k: int,
     :func:`~torch_geometric_ea.metrics.topk.blocked_topk`."""
     _check_pair(x, y)
     if few_of_many(k, x.size(0), y.size(0)):
-        return blocked_topk(x, y, k, columns=False)[:2]
+        return blocked_topk(x[:], y, k, columns=False)[:2]
     k = min(k, y.size(0))
     values = x.new_empty(x.size(0), k)
     index = torch.empty(x.size(0), k, dtype=torch.long, device=x.device)
@@ -217,7 +246,7 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     :math:`k`-th best."""
     _check_pair(x, y)
     if few_of_many(k, x.size(0), y.size(0)):
-        return blocked_topk(x, y, k)
+        return blocked_topk(x[:], y, k)
     k_row, k_col = min(k, y.size(0)), min(k, x.size(0))
     row_values = x.new_empty(x.size(0), k_row)
     row_index = torch.empty(x.size(0), k_row, dtype=torch.long, device=x.device)

@@ -249,14 +249,20 @@ def duplicate_rows(x: Tensor, chunk_size: int = 4096) -> Tensor:
     bit-identical rows (entities whose features coincide, such as leaves
     hanging from the same neighbour by the same relation): an exact
     integer hash of each row's bits, so matrix-product rounding, which can
-    split the scores of identical rows, cannot split their group."""
-    bits = x.contiguous().view(torch.int32) if x.dtype == torch.float32 else \
-        x.float().contiguous().view(torch.int32)
+    split the scores of identical rows, cannot split their group. ``x`` is
+    read ``chunk_size`` rows at a time (it may be any object whose row
+    slices are tensors, such as
+    :class:`~torch_geometric_ea.metrics.decoding.GatheredRows`)."""
     weight = torch.randint(1, 2**31 - 1, (x.size(1),),
                            generator=torch.Generator().manual_seed(0)).to(x.device)
-    key = torch.cat([(bits[s:s + chunk_size].long() * weight).sum(1)
+    key = torch.cat([(_bits(x[s:s + chunk_size]).long() * weight).sum(1)
                      for s in range(0, x.size(0), chunk_size)])
     return torch.unique(key, return_inverse=True)[1]
+
+
+def _bits(x: Tensor) -> Tensor:
+    r"""The float32 bits of ``x`` as int32."""
+    return x.float().contiguous().view(torch.int32)
 
 
 def no_links_metrics(ks: Sequence[int] = (1, 5, 10)) -> Dict[str, Dict[str, float]]:

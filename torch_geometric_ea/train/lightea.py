@@ -14,7 +14,9 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import default_name_encoder, encode_names, names_info
+from torch_geometric_ea.data.word_vectors import glove_vectors
 from torch_geometric_ea.metrics.decoding import (
+    GatheredRows,
     sparse_sinkhorn,
     sparse_sinkhorn_ranks,
     topk_both_ways,
@@ -25,9 +27,11 @@ from torch_geometric_ea.metrics.ranking import (
     expected_rank_metrics,
     no_links_metrics,
 )
-from torch_geometric_ea.nn.models.lightea import LightEA, lightea_graph
+from torch_geometric_ea.nn.models.lightea import PROJECTIONS, LightEA, lightea_graph
 from torch_geometric_ea.train.checkpoint import Checkpoints
+from torch_geometric_ea.train.config import check_config
 from torch_geometric_ea.train.common import (
+    BOOTSTRAP,
     TrainResult,
     bootstrap_pool,
     check_bootstrap,
@@ -78,6 +82,13 @@ class LightEAConfig:
     seed: int = 0
     device: Optional[str] = None
 
+    def __post_init__(self):
+        check_config(self, minimum=dict(
+            ent_dim=1, depth=1, rel_dim=1, mini_dim=1, name_dim=1, top_k=1,
+            sinkhorn_iters=1, iterations=1, chunk_size=1),
+            positive=('tau', 'threshold'),
+            choices=dict(projection=PROJECTIONS, bootstrap=BOOTSTRAP))
+
 
 #: Entries of a row block hashed at once by
 #: :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows` (it makes two
@@ -107,33 +118,28 @@ def _hash_rows(x: Tensor) -> int:
     return max(1, DUPLICATE_ROWS_ENTRIES // max(x.size(1), 1))
 
 
-def _unit_rows(x: Tensor, index: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    r"""``torch.nn.functional.normalize(x[index], dim=-1)``, in place: one
-    copy of the rows instead of two (into ``out`` when given)."""
-    rows = x[index] if out is None else torch.index_select(x, 0, index, out=out)
+def _unit_rows(rows: Tensor) -> Tensor:
+    r"""``torch.nn.functional.normalize(rows, dim=-1)``, in place."""
     return rows.div_(rows.norm(2, 1, keepdim=True).clamp_min(1e-12))
 
 
 def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
-               groups: Optional[Dict[str, Tensor]] = None) -> Tuple[Tensor, Tensor]:
-    r"""The unit rows ``x[src]`` and ``x[tgt]`` in one block of memory for
-    both (so that no hole of the size of one is left for the heap to
-    fill): the targets come as the transpose of a contiguous matrix, which
-    the top-k searches multiply by as it is (given rows, they copy it
-    transposed), and the sources take the place the targets' rows held
-    while being transposed. Into ``groups['tgt']`` go the targets'
-    :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows`, taken
-    before the transposition."""
-    dim, rows_first = x.size(1), max(src.numel(), tgt.numel()) * x.size(1)
-    block = x.new_empty(rows_first + tgt.numel() * dim)
-    first = block[:rows_first]
-    rows = _unit_rows(x, tgt, first[:tgt.numel() * dim].view(tgt.numel(), dim))
+               groups: Optional[Dict[str, Tensor]] = None
+               ) -> Tuple[GatheredRows, Tensor]:
+    r"""The unit rows ``x[src]`` and ``x[tgt]`` with one copy of rows in
+    memory: the sources gathered a chunk at a time by the top-k searches
+    (:class:`~torch_geometric_ea.metrics.decoding.GatheredRows`), the
+    targets as the transpose of a contiguous matrix, filled a chunk at a
+    time, which the searches multiply by as it is. Into ``groups['tgt']``
+    go the targets' :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows`."""
+    x_src, x_tgt = GatheredRows(x, src, _unit_rows), GatheredRows(x, tgt, _unit_rows)
     if groups is not None:
-        groups['tgt'] = duplicate_rows(rows, _hash_rows(x))
-    y_t = block[rows_first:].view(dim, tgt.numel()).copy_(rows.t())
-    del rows
-    return (_unit_rows(x, src, first[:src.numel() * dim].view(src.numel(), dim)),
-            y_t.t())
+        groups['tgt'] = duplicate_rows(x_tgt, _hash_rows(x))
+    y_t = x.new_empty(x.size(1), tgt.numel())
+    step = _hash_rows(x)
+    for start in range(0, tgt.numel(), step):
+        y_t[:, start:start + step] = x_tgt[start:start + step].t()
+    return x_src, y_t.t()
 
 
 def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
@@ -235,6 +241,8 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
         name_encoder = default_name_encoder(data, cfg.name_dim)
         labels = encode_names(data, name_encoder, union=True).to(run.device)
         result.protocol['names'] = names_info(data, name_encoder)
+        del name_encoder
+        glove_vectors.cache_clear()  # 0.24 GiB of word vectors, read once
         _return_freed_memory()
         width = model.num_features()
         features = torch.empty(graph.num_nodes,

@@ -182,10 +182,12 @@ def _scoring(rows: int, cols: int, dim: int, k: int, both_ways: bool = True,
     (:func:`~torch_geometric_ea.metrics.topk.blocked_topk`'s
     :math:`4096 \times 1024` for a few of many, else ``chunk`` rows of
     scores and their transposed copy), the lists and their merges. With
-    ``transposed``, the targets come transposed and each side's rows are
-    made unit in place (LightEA's evaluation): one copy of each side."""
+    ``transposed``, the targets are written transposed a chunk at a time
+    and the queries gathered a chunk at a time (LightEA's evaluation): one
+    copy of the targets."""
     entries = (rows + (cols if both_ways else 0)) * k
-    embeddings = FLOAT * (rows + (1 if transposed else 2) * cols) * dim
+    embeddings = (FLOAT * (cols + min(chunk, rows)) * dim if transposed
+                  else FLOAT * (rows + 2 * cols) * dim)
     if few_of_many(k, rows, cols):
         return embeddings + FLOAT * 4096 * 1024 + (FLOAT + INDEX) * entries
     if not transposed:
@@ -287,7 +289,9 @@ def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
         names = _names(size, cfg.name_dim, common, kept=False)
         width = cols + model.num_features(names['width'])
         name_rounds, name_kept = rounds_and_kept(names['width'], True)
-        phases['encoding'] = dict(encoding=names['encoding'])
+        # the word vectors are dropped once the names are encoded
+        phases['encoding'] = {'encoding': names['encoding'],
+                              'word vectors': common.pop('word vectors', 0)}
         phases['name view'] = dict(features=FLOAT * (n * width + max(
             name_rounds, name_kept + relation)))
         features = FLOAT * (n * width + max(rounds, kept + relation))
