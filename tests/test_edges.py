@@ -226,7 +226,7 @@ LONG = [sys.executable, '-m', 'torch_geometric_ea', 'train', '--num-entities',
         '3000', '--epochs', '100']
 
 
-@pytest.mark.parametrize('delay', [0.05, 0.4, 1.5, 4.0])
+@pytest.mark.parametrize('delay', [0.05, 0.2, 0.4, 0.8, 1.5, 4.0])
 @pytest.mark.parametrize('times', [1, 2])
 def test_ctrl_c_at_any_moment_is_no_traceback_and_never_exit_0(
         tmp_path, delay, times):

@@ -19,6 +19,7 @@ import platform
 import shlex
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
@@ -887,10 +888,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = argparse.Namespace()
     try:
         try:
-            build_parser().parse_args(argv, namespace=args)
-            args.device = str(_device(args))  # every command has --device
-            _claim_out(args)
-            return args.func(args)
+            with _noting_interrupts() as noted:
+                build_parser().parse_args(argv, namespace=args)
+                args.device = str(_device(args))  # every command has --device
+                _claim_out(args)
+                code = args.func(args)
+            if noted:  # a Ctrl-C some library swallowed
+                raise KeyboardInterrupt
+            return code
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one changes nothing
             print('interrupted', file=sys.stderr)
@@ -909,6 +914,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:  # the output folder's lock (so a caller may run again in-process)
         if getattr(args, 'lock', None) is not None:
             release_folder(args.claimed_out, args.lock)
+
+
+@contextmanager
+def _noting_interrupts():
+    r"""Yields a list into which SIGINT's number goes each time one arrives
+    (it still raises :class:`KeyboardInterrupt`), so that a Ctrl-C which
+    some library's bare ``except:`` swallows still ends the command."""
+    noted: List[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if (threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler):
+        yield noted
+        return
+
+    def note(signum, frame):
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drop_unused_out(args):

@@ -27,10 +27,20 @@ def main() -> int:
     r"""Runs the command line in :data:`sys.argv`; returns its exit status."""
     os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    noted = []
+
+    def note(signum, frame):  # kept even where an import swallows the exception
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
     try:  # Ctrl-C while torch loads is no error either
         from torch_geometric_ea.cli import main as cli_main
     except KeyboardInterrupt:
+        noted.append(signal.SIGINT)
+    if noted:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one changes nothing
         print('interrupted', file=sys.stderr)
         return 130
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return cli_main()
