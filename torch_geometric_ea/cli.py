@@ -37,6 +37,7 @@ from torch_geometric_ea.data import (
     synthetic_pair,
 )
 from torch_geometric_ea.data.names import name_source
+from torch_geometric_ea.entry import interrupted
 from torch_geometric_ea.data.pair import pair_fingerprint
 from torch_geometric_ea.outputs import (
     LOCK,
@@ -897,9 +898,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise KeyboardInterrupt
             return code
         except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one changes nothing
-            print('interrupted', file=sys.stderr)
-            raise SystemExit(130) from None
+            raise SystemExit(interrupted()) from None
         except (ValueError, OSError) as e:  # data, files and settings, one line each
             raise SystemExit(f'error: {_error_line(e)}') from None
         except (MemoryError, RuntimeError) as e:
@@ -932,11 +931,18 @@ def _noting_interrupts():
         noted.append(signum)
         raise KeyboardInterrupt
 
+    def unraisable(info):  # a Ctrl-C raised in a callback: noted, not printed
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            hook(info)
+
+    hook = sys.unraisablehook
     signal.signal(signal.SIGINT, note)
+    sys.unraisablehook = unraisable
     try:
         yield noted
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
 
 
 def _drop_unused_out(args):

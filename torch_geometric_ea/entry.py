@@ -28,19 +28,23 @@ def main() -> int:
     os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     noted = []
-
-    def note(signum, frame):  # kept even where an import swallows the exception
-        noted.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, note)
-    try:  # Ctrl-C while torch loads is no error either
-        from torch_geometric_ea.cli import main as cli_main
-    except KeyboardInterrupt:
-        noted.append(signal.SIGINT)
-    if noted:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one changes nothing
-        print('interrupted', file=sys.stderr)
-        return 130
+    # While torch loads (seconds), a Ctrl-C is noted and acted on after:
+    # raised inside an import, a library's bare except or a garbage
+    # collector's callback could swallow it (or print a traceback).
+    signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    from torch_geometric_ea.cli import main as cli_main
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    return cli_main()
+    try:
+        if noted:
+            raise KeyboardInterrupt
+        return cli_main()
+    except KeyboardInterrupt:  # one the command's own handling did not end
+        return interrupted()
+
+
+def interrupted() -> int:
+    r"""Ends a command on Ctrl-C: one line, status 130, and any further
+    Ctrl-C ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print('interrupted', file=sys.stderr)
+    return 130
