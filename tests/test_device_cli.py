@@ -96,3 +96,14 @@ def test_both_entry_points_set_the_process_up_the_same_way():
                             env=dict(env, OMP_WAIT_POLICY='ACTIVE'), timeout=300)
     assert json.loads(chosen.stdout)['runtime']['omp_wait_policy'] == 'ACTIVE'
     assert setups[0]['keeps_freed_memory'] is (sys.platform == 'linux')
+
+
+def test_lightea_with_names_runs_without_huge_pages():
+    env = {k: v for k, v in __import__('os').environ.items()
+           if k != 'THP_MEM_ALLOC_ENABLE'}
+    run = subprocess.run([sys.executable, '-m', 'torch_geometric_ea', 'train',
+                          '--model', 'lightea', '--literal', '--num-entities', '60',
+                          '--json'], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)['runtime']['thp_mem_alloc'] == '0'
