@@ -223,3 +223,17 @@ def test_semi_rounds_with_every_entity_paired_add_nothing(kgs, model, capsys):
     assert json.loads(capsys.readouterr().out)['pairs'] == 1
     assert [tuple(row[:2]) for row in read_tsv(out / 'alignment.tsv')[1:]] \
         == EXPECTED[:1]
+
+
+def test_a_lightea_aligner_embeds_the_features_training_computed():
+    import torch.nn.functional as F
+    from torch_geometric_ea.data import synthetic_pair
+    from torch_geometric_ea.train import LightEAConfig, train_lightea
+    data = synthetic_pair(80, num_relations=5, seed=0)
+    config = LightEAConfig(ent_dim=32, rel_dim=8, mini_dim=4, top_k=10, literal=True,
+                           bootstrap='inductive')
+    aligner = Aligner.fit(data, 'lightea', config, progress=False)
+    trained = train_lightea(data, config, progress=False).features
+    assert torch.equal(torch.cat(aligner.embed()), F.normalize(trained, dim=-1))
+    structure = torch.cat(aligner.embed(literal=False))
+    assert torch.equal(structure, F.normalize(trained[:, :structure.size(1)], dim=-1))

@@ -305,3 +305,13 @@ def test_a_literal_lightea_run_peaks_within_a_quarter_of_its_estimate(tmp_path):
     results = json.loads((out / 'results.json').read_text())
     ratio = results['memory_estimate']['gib'] / results['peak_memory_gib']
     assert 0.75 < ratio < 1.25, (results['memory_estimate'], results['peak_memory_gib'])
+
+
+def test_align_counts_the_candidates_of_every_unlinked_entity():
+    # LightEA's features are wide: align's ranking of the unlinked rows
+    # (both sides gathered beside the whole matrix) outweighs its evaluation
+    plain = estimate_memory('lightea', ZH_EN, LightEAConfig())
+    ranked = estimate_memory('lightea', ZH_EN, LightEAConfig(), candidates=True)
+    assert ranked.phase == 'candidates' and ranked.peak > plain.peak
+    free = ZH_EN.entities - 2 * ZH_EN.train_links
+    assert ranked.parts['candidates'] >= 4 * free * 512 * 16  # rows x columns

@@ -317,13 +317,15 @@ class Aligner:
         ``literal=False`` gives the structure embeddings alone."""
         self.model.eval()
         if isinstance(self.model, LightEA):  # no weights: features from seeds
-            out = self._lightea_features(literal)
+            out = self._lightea_features(literal)  # its own: made unit in place
+            out = out.div_(out.norm(2, 1, keepdim=True).clamp_min(1e-12))
         else:
             out = self.model(self.graph)
             if self.literal if literal is None else literal:
                 out = fuse_literal(out, self._name_vectors(out.device),
                                    self.config.get('literal_weight', 1.0))
-        x_src, x_tgt = from_union(F.normalize(out, dim=-1), self.data)
+            out = F.normalize(out, dim=-1)
+        x_src, x_tgt = from_union(out, self.data)
         return x_src, x_tgt
 
     def _name_vectors(self, device) -> Tensor:
@@ -337,16 +339,21 @@ class Aligner:
     def _lightea_features(self, literal: Optional[bool]) -> Tensor:
         r"""LightEA's features replayed from the seeds and random states
         of the run; with its name view unless ``literal=False``."""
-        def replay(state, labels=None):
+        def replay(state, labels=None, out=None):
             generator = torch.Generator()
             generator.set_state(state['generator_state'])
             pairs = state['pairs'].to(self.graph.ent_ent.device)
-            return self.model(self.graph, pairs, generator, labels=labels)
+            return self.model(self.graph, pairs, generator, labels=labels, out=out)
 
-        out = replay(self.replay)
-        if 'names' in self.replay and literal is not False:
-            names = replay(self.replay['names'], self._name_vectors(out.device))
-            out = torch.cat([out, names], dim=1)
+        if 'names' not in self.replay or literal is False:
+            return replay(self.replay)
+        # [structure || name view], each written into its columns (as trained)
+        names = self._name_vectors(self.graph.ent_ent.device)
+        width = self.model.num_features()
+        out = names.new_empty(names.size(0),
+                              width + self.model.num_features(names.size(1)))
+        replay(self.replay['names'], names, out=out[:, width:])
+        replay(self.replay, out=out[:, :width])
         return out
 
     def evaluate(self, links: Optional[Tensor] = None, **kwargs) -> Dict:
@@ -391,6 +398,7 @@ class Aligner:
         x_src, x_tgt = self.embed()
         sources, targets = sources.to(x_src.device), targets.to(x_src.device)
         x, y = x_src[sources], x_tgt[targets]
+        del x_src, x_tgt  # the embeddings of every entity: only these rows count
         radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
         k = min(k, y.size(0))
         score = x.new_empty(x.size(0), k)

@@ -211,14 +211,16 @@ def _foresee_memory(args, data, config) -> Optional[dict]:
         return None
     size = pair_size(data)
     kept = bool(getattr(args, 'keeps_freed_memory', False))
-    estimate = estimate_memory(args.model, size, config, kept)
+    ranks = args.func is _align  # the candidates of every unlinked entity
+    estimate = estimate_memory(args.model, size, config, kept, ranks)
     print(f"memory estimate: {estimate.describe()}", file=sys.stderr)
     limit = (available_memory() if args.max_memory is None
              else int(args.max_memory * GIB) or None)
     if limit is not None and estimate.peak > limit:
-        fit = fitting_settings(args.model, size, config, limit, kept)
+        fit = fitting_settings(args.model, size, config, limit, kept, ranks)
         if fit:
-            fitted = estimate_memory(args.model, size, replace(config, **fit), kept)
+            fitted = estimate_memory(args.model, size, replace(config, **fit), kept,
+                                     ranks)
             advice = (f"these settings would fit (estimate {fitted.gib:.2f} "
                       f"GiB): {settings_text(fit)}")
         else:

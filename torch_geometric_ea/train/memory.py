@@ -203,7 +203,8 @@ def _csls(rows: int, cols: int, dim: int) -> int:
     return FLOAT * ((rows + cols) * dim + 2 * min(EVAL_ROWS, rows) * cols)
 
 
-def _dual_amn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+def _dual_amn(size: PairSize, cfg, growth: float,
+              candidates: bool = False) -> MemoryEstimate:
     n, c, layers = size.entities, cfg.channels, cfg.num_layers
     edges, dim = size.merged_edges, 2 * (cfg.num_layers + 1) * cfg.channels
     batch = min(cfg.batch_size, max(size.train_links, 1)) * 2  # both sides
@@ -257,7 +258,8 @@ def _dual_amn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
     return _largest(common, phases, growth)
 
 
-def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+def _lightea(size: PairSize, cfg, growth: float,
+             candidates: bool = False) -> MemoryEstimate:
     n, d, edges = size.entities, cfg.ent_dim, size.merged_edges
     rel_dim = cfg.rel_dim or d // 2
     cols, m = rel_dim * cfg.mini_dim, cfg.mini_dim
@@ -304,10 +306,18 @@ def _lightea(size: PairSize, cfg, growth: float) -> MemoryEstimate:
                        transposed=True) + 4 * FLOAT * test * cfg.top_k
     phases.update(features=dict(features=features),
                   evaluate=dict(features=FLOAT * n * width, evaluation=scoring))
+    if candidates:  # align's: every entity's unit features replayed, then
+        # the unlinked rows of both sides gathered and scored in blocks
+        free = n - 2 * size.train_links
+        phases['candidates'] = dict(
+            features=FLOAT * n * width,
+            candidates=FLOAT * free * (width + 2 * EVAL_ROWS),
+            names=FLOAT * n * names['width'] if cfg.literal else 0)
     return _largest(common, phases, growth)
 
 
-def _gcn_align(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+def _gcn_align(size: PairSize, cfg, growth: float,
+               candidates: bool = False) -> MemoryEstimate:
     n, c = size.entities, cfg.channels
     common = _common(size, 3 * INDEX * 2)
     widths = [c] + ([cfg.attr_channels] if cfg.attributes and size.attributes else [])
@@ -327,7 +337,8 @@ def _gcn_align(size: PairSize, cfg, growth: float) -> MemoryEstimate:
                                  evaluate=dict(evaluation=evaluation)), growth)
 
 
-def _rdgcn(size: PairSize, cfg, growth: float) -> MemoryEstimate:
+def _rdgcn(size: PairSize, cfg, growth: float,
+           candidates: bool = False) -> MemoryEstimate:
     n, c, edges = size.entities, cfg.channels, size.merged_edges
     common = _common(size, 3 * INDEX * 2)
     # The entity table, its gradient and Adam's two moments (learned
@@ -364,12 +375,15 @@ HEAP_GROWTH = {'dual-amn': 1.7, 'lightea': 1.0, 'gcn-align': 1.0, 'rdgcn': 2.75}
 
 
 def estimate_memory(model: str, size: PairSize, config,
-                    heap_kept: bool = True) -> MemoryEstimate:
+                    heap_kept: bool = True, candidates: bool = False) -> MemoryEstimate:
     r"""The estimated peak resident memory of a CPU run of ``model`` with
     ``config`` on a pair of ``size``; ``heap_kept``: the allocator keeps
-    freed memory (:func:`~torch_geometric_ea.runtime.keep_freed_memory`)."""
+    freed memory (:func:`~torch_geometric_ea.runtime.keep_freed_memory`);
+    ``candidates``: the run then ranks the candidates of every unlinked
+    entity (``align``; a phase of its own where the model's features are
+    wide, LightEA's: the others' embeddings are small beside training)."""
     growth = HEAP_GROWTH[model] if heap_kept else 1.0
-    return ESTIMATORS[model](size, config, growth)
+    return ESTIMATORS[model](size, config, growth, candidates)
 
 
 def _steps(model: str, size: PairSize, cfg) -> List[Dict[str, Any]]:
@@ -399,7 +413,8 @@ def _steps(model: str, size: PairSize, cfg) -> List[Dict[str, Any]]:
 
 
 def fitting_settings(model: str, size: PairSize, config, limit: int,
-                     heap_kept: bool = True) -> Optional[Dict[str, Any]]:
+                     heap_kept: bool = True,
+                     candidates: bool = False) -> Optional[Dict[str, Any]]:
     r"""The fewest changes to ``config`` (from :func:`_steps`, cumulative)
     whose estimate is at most ``limit`` bytes, or :obj:`None` if even all of
     them do not fit."""
@@ -407,7 +422,7 @@ def fitting_settings(model: str, size: PairSize, config, limit: int,
     for step in _steps(model, size, config):
         changes.update(step)
         if estimate_memory(model, size, replace(config, **changes),
-                           heap_kept).peak <= limit:
+                           heap_kept, candidates).peak <= limit:
             return changes
     return None
 
