@@ -285,3 +285,19 @@ def test_literal_run_tabulates_each_channel_and_the_papers_lit_number():
     rdgcn['config']['features'] = 'names'
     assert run.table([rdgcn], '').splitlines()[4].startswith(
         '| rdgcn (names; uri names) |')
+
+
+def test_a_pair_exported_as_tsv_reads_back_as_the_same_pair(tmp_path):
+    from torch_geometric_ea.data import from_tsv, synthetic_pair
+    from torch_geometric_ea.data.pair import LINK
+    data = synthetic_pair(80, num_relations=5, seed=0)
+    load('export_tsv').export(data, str(tmp_path))
+    again = from_tsv(*(str(tmp_path / f'{f}.tsv') for f in ('kg1', 'kg2')),
+                     train_links=str(tmp_path / 'seeds.tsv'),
+                     test_links=str(tmp_path / 'test.tsv'))
+    for side in ('src', 'tgt'):
+        assert again[side].num_nodes <= data[side].num_nodes  # isolated ones go
+    for key in (('src', 'triple', 'src'), ('tgt', 'triple', 'tgt')):
+        assert again[key].edge_index.size(1) == data[key].edge_index.size(1)
+    for mask in ('train_mask', 'test_mask'):
+        assert int(again[LINK][mask].sum()) == int(data[LINK][mask].sum())
