@@ -14,6 +14,7 @@ import pytest
 from torch_geometric_ea.cli import main
 from torch_geometric_ea.train.checkpoint import write_atomic
 
+from fakes import FullDisk
 from test_align import kgs  # noqa: F401 (fixture)
 
 TINY = ['train', '--num-entities', '40', '--epochs', '1', '--json']
@@ -149,27 +150,6 @@ def test_an_out_under_a_file_stops_before_any_work(tmp_path, capsys):
     assert 'cannot write there' in line
 
 
-class FullDisk:
-    r"""A file on a disk with no room left after ``room`` bytes."""
-    def __init__(self, file, room):
-        self.file, self.room = file, room
-
-    def write(self, data):
-        self.room -= len(data)
-        if self.room < 0:
-            raise OSError(28, 'No space left on device')
-        return self.file.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
-
-
 @pytest.mark.parametrize('room', [0, 5000])
 def test_a_full_disk_leaves_the_earlier_outputs_as_they_were(tmp_path, capsys,
                                                              monkeypatch, room):
@@ -250,8 +230,8 @@ def test_ctrl_c_at_any_moment_is_no_traceback_and_never_exit_0(
 
 
 @pytest.mark.real_data
-def test_names_are_read_only_by_a_run_that_uses_them(mirror, tmp_path, capsys,
-                                                      monkeypatch):
+def test_names_are_read_only_by_a_run_that_uses_them(
+        mirror, tmp_path, capsys, monkeypatch):
     shutil.copytree(mirror / 'srprs', tmp_path / 'mirror' / 'srprs')  # no names/
     monkeypatch.setenv('TORCH_GEOMETRIC_EA_MIRROR', str(tmp_path / 'mirror'))
     argv = ['train', '--model', 'lightea', '--dataset', 'srprs', '--pair', 'en_fr',

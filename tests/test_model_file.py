@@ -15,6 +15,8 @@ from torch_geometric_ea.data import synthetic_pair
 from torch_geometric_ea.train import LightEAConfig
 from torch_geometric_ea.train.checkpoint import CHECKPOINT, read_digested, write_atomic
 
+from fakes import FullDisk, Payload
+
 CONFIG = LightEAConfig(ent_dim=16, mini_dim=4, top_k=5)
 
 
@@ -85,49 +87,18 @@ def test_a_failed_rename_keeps_the_old_model(saved, aligner, monkeypatch):
     assert [p.name for p in saved.parent.iterdir()] == ['model.pt']
 
 
-class FillingFile:
-    r"""A file on a disk that fills up after ``room`` bytes."""
-    def __init__(self, file, room):
-        self.file, self.room = file, room
-
-    def write(self, data):
-        self.room -= len(data)
-        if self.room < 0:
-            raise OSError(28, 'No space left on device')
-        return self.file.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
-
-
 @pytest.mark.parametrize('room', [0, 1000, 'most'])
 def test_a_full_disk_mid_write_keeps_the_old_model(saved, aligner, monkeypatch, room):
     before = saved.read_bytes()
     room = len(before) - 100 if room == 'most' else room
     monkeypatch.setattr('torch_geometric_ea.outputs.open',
-                        lambda path, mode: FillingFile(open(path, mode), room),
+                        lambda path, mode: FullDisk(open(path, mode), room),
                         raising=False)
     # torch.save reports a failed write as a RuntimeError; the cause is kept
     with pytest.raises(OSError, match='not written .No space left on device.'):
         aligner.save(str(saved))
     assert saved.read_bytes() == before
     assert [p.name for p in saved.parent.iterdir()] == ['model.pt']
-
-
-class Payload:
-    r"""Unpickling this runs ``open(marker, 'w')``: a stand-in for any code
-    a crafted file could run."""
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, 'w'))
 
 
 def crafted(path, marker, how):

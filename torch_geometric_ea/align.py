@@ -58,6 +58,7 @@ from torch_geometric_ea.nn import (
     lightea_graph,
     rdgcn_dual_graph,
 )
+from torch_geometric_ea.nn.functional import unit_rows_
 from torch_geometric_ea.outputs import atomic_file
 from torch_geometric_ea.train import MODELS, resolve_device
 from torch_geometric_ea.train.checkpoint import read_digested, write_atomic
@@ -317,8 +318,7 @@ class Aligner:
         ``literal=False`` gives the structure embeddings alone."""
         self.model.eval()
         if isinstance(self.model, LightEA):  # no weights: features from seeds
-            out = self._lightea_features(literal)  # its own: made unit in place
-            out = out.div_(out.norm(2, 1, keepdim=True).clamp_min(1e-12))
+            out = unit_rows_(self._lightea_features(literal))  # its own matrix
         else:
             out = self.model(self.graph)
             if self.literal if literal is None else literal:

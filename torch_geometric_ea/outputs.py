@@ -54,12 +54,17 @@ class _Guarded:
         return getattr(self.file, name)
 
 
+def _temporary(path: str) -> str:
+    r"""The temporary file beside ``path`` that this process writes."""
+    return f'{path}.tmp-{os.getpid()}'
+
+
 @contextmanager
 def _staged(path: str, mode: str) -> Iterator[IO]:
     r"""Yields the temporary file that will replace ``path``, written and
     synced when the block ends; on failure it is removed, and a failed
     write (a full disk) raises a one-line :class:`OSError` naming ``path``."""
-    tmp = f'{path}.tmp-{os.getpid()}'
+    tmp = _temporary(path)
     guarded = None
     try:
         with open(tmp, mode) as f:
@@ -102,7 +107,7 @@ class Outputs:
         except BaseException:
             self.discard()
             raise
-        self.pending.append((f'{path}.tmp-{os.getpid()}', path))
+        self.pending.append((_temporary(path), path))
 
     def commit(self):
         r"""Renames every written file over its target, in order."""

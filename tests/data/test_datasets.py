@@ -28,6 +28,8 @@ from torch_geometric_ea.data import (
     links,
 )
 
+from fakes import Payload
+
 GCN_ALIGN = {
     'ent_ids_1': '0\thttp://x/A\n1\thttp://x/B\n2\thttp://x/C\n3\thttp://x/D\n',
     'ent_ids_2': '10\thttp://y/a\n11\thttp://y/b\n12\thttp://y/c\n',
@@ -367,16 +369,6 @@ def test_srprs_en_fr(mirror, real_root):
                     data[TGT].raw_id[train[1]].tolist())) == sup
 
 
-class _Payload:
-    r"""Unpickling this runs ``open(marker, 'w')``: a stand-in for any code
-    a crafted file could run."""
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, 'w'))
-
-
 DATASETS = [(DBP15K, 'zh_en'), (SRPRS, 'en_de'), (DWY100K, 'dbp_yg'),
             (OpenEA, 'EN_FR_15K_V2')]
 
@@ -399,7 +391,7 @@ def test_no_file_of_a_dataset_folder_is_unpickled(cls, pair, file, fresh, fake_m
         shutil.rmtree(osp.dirname(ds.processed_dir))
         os.makedirs(ds.processed_dir)
     marker = tmp_path / 'payload_ran'
-    torch.save(_Payload(str(marker)), target)
+    torch.save(Payload(str(marker)), target)
     real_load = torch.load
 
     def load(*args, **kwargs):  # PyG's and ours alike

@@ -12,6 +12,8 @@ import torch
 from torch_geometric_ea.data import DatasetError, ogb_pair, read_ogb_kg, synthetic_pair
 from torch_geometric_ea.data.pair import LINK, SRC, SRC_TRIPLE, TGT, TGT_TRIPLE
 
+from fakes import Payload
+
 
 def write_raw(root, edges, relations, num_nodes=None, name='ogbl_wikikg2'):
     raw = root / name / 'raw'
@@ -115,15 +117,6 @@ def test_a_truncated_raw_file_is_one_line_naming_it(tmp_path):
         ogb_pair(str(tmp_path))
 
 
-class _Payload:
-    r"""Unpickling this runs ``open(marker, 'w')``."""
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, 'w'))
-
-
 def fake_ogb(monkeypatch, download):
     r"""An ``ogb.linkproppred`` whose dataset does what ogb's does with a
     folder: unpickles ``processed/data_processed`` when it exists, else
@@ -148,7 +141,7 @@ def test_downloading_never_lets_ogb_unpickle_a_planted_file(tmp_path, monkeypatc
     path = tmp_path / 'ogbl_wikikg2' / 'processed' / 'data_processed'
     path.parent.mkdir(parents=True)
     marker = tmp_path / 'payload_ran'
-    path.write_bytes(pickle.dumps(_Payload(str(marker))))
+    path.write_bytes(pickle.dumps(Payload(str(marker))))
     with pytest.raises(DatasetError) as info:
         ogb_pair(str(tmp_path), download=True)
     assert str(info.value).startswith(f"{path}: the ogb package would unpickle")

@@ -172,12 +172,13 @@ def check_alignable(data: HeteroData, *, unlinked: bool = False):
     if not unlinked:
         return
     for k, free in enumerate(unlinked_entities(data)):
-        if free.numel() == 0 and data[(SRC, TGT)[k]].num_nodes == 1:
+        if free.numel() > 0:
+            continue
+        if data[(SRC, TGT)[k]].num_nodes == 1:
             raise ValueError(f"KG{k + 1} has one entity, and it has a seed link: "
                              f"nothing to align")
-        if free.numel() == 0:
-            raise ValueError(f"nothing to align: every entity of KG{k + 1} has a "
-                             f"seed link")
+        raise ValueError(f"nothing to align: every entity of KG{k + 1} has a "
+                         f"seed link")
 
 
 def split_links(num_links: int, train_ratio: float = 0.3, val_ratio: float = 0.0,

@@ -107,9 +107,6 @@ def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
             :mod:`~torch_geometric_ea.train.checkpoint`).
     """
     cfg = config or GCNAlignConfig()
-    if cfg.resample_every < 1:
-        raise ValueError(f"'resample_every' must be positive "
-                         f"(got {cfg.resample_every})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
     generator = torch.Generator().manual_seed(cfg.seed)

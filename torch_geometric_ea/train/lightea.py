@@ -1,9 +1,6 @@
 r"""Running LightEA on a KG pair: features from the seed links, no
 training; the iterative variant (LightEA-I) adds confident one-to-one pairs
 as seeds between rounds."""
-import ctypes
-import ctypes.util
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
@@ -27,14 +24,15 @@ from torch_geometric_ea.metrics.ranking import (
     expected_rank_metrics,
     no_links_metrics,
 )
+from torch_geometric_ea.nn.functional import unit_rows_
 from torch_geometric_ea.nn.models.lightea import PROJECTIONS, LightEA, lightea_graph
+from torch_geometric_ea.runtime import return_freed_memory
 from torch_geometric_ea.train.checkpoint import Checkpoints
 from torch_geometric_ea.train.config import check_config
 from torch_geometric_ea.train.common import (
     BOOTSTRAP,
     TrainResult,
     bootstrap_pool,
-    check_bootstrap,
     prepare_run,
 )
 
@@ -97,30 +95,8 @@ class LightEAConfig:
 DUPLICATE_ROWS_ENTRIES = 2 ** 22
 
 
-def _return_freed_memory():
-    r"""Gives the whole free pages of the heap back to the system (glibc's
-    ``malloc_trim``) where freed memory is kept
-    (:func:`~torch_geometric_ea.runtime.keep_freed_memory`). LightEA's
-    phases (the names' encoding, the name view, a round's features, the
-    evaluation) each free GiB-sized blocks whose holes the next phase's
-    blocks, of other sizes, do not fit: on DBP15K zh_en with names, 3 GiB
-    kept beside 5 GiB of live tensors. A phase frees few blocks, so the
-    pages faulted in again cost little."""
-    if not sys.platform.startswith('linux'):
-        return
-    try:
-        ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _hash_rows(x: Tensor) -> int:
     return max(1, DUPLICATE_ROWS_ENTRIES // max(x.size(1), 1))
-
-
-def _unit_rows(rows: Tensor) -> Tensor:
-    r"""``torch.nn.functional.normalize(rows, dim=-1)``, in place."""
-    return rows.div_(rows.norm(2, 1, keepdim=True).clamp_min(1e-12))
 
 
 def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
@@ -132,7 +108,7 @@ def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
     targets as the transpose of a contiguous matrix, filled a chunk at a
     time, which the searches multiply by as it is. Into ``groups['tgt']``
     go the targets' :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows`."""
-    x_src, x_tgt = GatheredRows(x, src, _unit_rows), GatheredRows(x, tgt, _unit_rows)
+    x_src, x_tgt = GatheredRows(x, src, unit_rows_), GatheredRows(x, tgt, unit_rows_)
     if groups is not None:
         groups['tgt'] = duplicate_rows(x_tgt, _hash_rows(x))
     y_t = x.new_empty(x.size(1), tgt.numel())
@@ -211,9 +187,6 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
             (see :mod:`~torch_geometric_ea.train.checkpoint`).
     """
     cfg = config or LightEAConfig()
-    check_bootstrap(cfg.bootstrap)
-    if cfg.iterations < 1:
-        raise ValueError(f"'iterations' must be positive (got {cfg.iterations})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
     run = prepare_run(data, cfg.seed, cfg.device, lambda union: lightea_graph(
@@ -243,14 +216,14 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
         result.protocol['names'] = names_info(data, name_encoder)
         del name_encoder
         glove_vectors.cache_clear()  # 0.24 GiB of word vectors, read once
-        _return_freed_memory()
+        return_freed_memory()
         width = model.num_features()
         features = torch.empty(graph.num_nodes,
                                width + model.num_features(labels.size(1)),
                                dtype=graph.ent_ent.dtype, device=run.device)
         model(graph, train_pairs, generator, labels=labels, out=features[:, width:])
         del labels
-        _return_freed_memory()
+        return_freed_memory()
         timings['features'] += time.perf_counter() - t
     saved = checkpoints.start('lightea', data, cfg) if checkpoints else None
     if saved is not None:  # the name view above is recomputed as it was
@@ -279,7 +252,7 @@ def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
             replay['names'] = replay_names
         timings['features'] += time.perf_counter() - t
         t = time.perf_counter()
-        _return_freed_memory()
+        return_freed_memory()
         metrics = evaluate_sparse_sinkhorn(x, test_pairs, cfg)
         timings['evaluate'] += time.perf_counter() - t
         info = dict(round=round_, epochs=0, loss=float('nan'), losses=[],

@@ -361,7 +361,7 @@ def _rdgcn(size: PairSize, cfg, growth: float,
     return _largest(common, phases, growth)
 
 
-ESTIMATORS: Dict[str, Callable[[PairSize, Any, float], MemoryEstimate]] = {
+ESTIMATORS: Dict[str, Callable[[PairSize, Any, float, bool], MemoryEstimate]] = {
     'dual-amn': _dual_amn, 'lightea': _lightea, 'gcn-align': _gcn_align,
     'rdgcn': _rdgcn}
 #: How far a heap that keeps freed memory grows past the largest phase's

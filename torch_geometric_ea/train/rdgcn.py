@@ -252,9 +252,6 @@ def train_rdgcn(data: HeteroData, config: Optional[RDGCNConfig] = None,
             :mod:`~torch_geometric_ea.train.checkpoint`).
     """
     cfg = config or RDGCNConfig()
-    if cfg.features not in FEATURES:
-        raise ValueError(f"'features' must be one of {FEATURES} "
-                         f"(got {cfg.features!r})")
     timings: Dict[str, float] = {}
     t0 = time.perf_counter()
     run = prepare_run(data, cfg.seed, cfg.device, lambda union: rdgcn_dual_graph(
