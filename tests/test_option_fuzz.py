@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from torch_geometric_ea.cli import main
@@ -87,6 +87,7 @@ def option_values(draw):
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(case=option_values())
+@example(case=('analyze', '--device', '\n'))  # torch's message repeated it raw
 def test_every_option_ends_in_success_or_one_error_line(files, case):
     command, option, value = case
     with tempfile.TemporaryDirectory() as out:

@@ -53,8 +53,9 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try:
         device = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {str(device)!r}: {e}") from None
+    except RuntimeError:  # torch's message repeats the text as it is
+        raise ValueError(f"unknown device {str(device)!r}: give 'cpu', 'cuda' "
+                         f"or 'cuda:<index>'") from None
     if device.type not in ('cpu', 'cuda'):
         raise ValueError(f"device {str(device)!r}: runs take 'cpu' or 'cuda' "
                          f"devices only")
