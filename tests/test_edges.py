@@ -30,6 +30,7 @@ def error_line(argv, capsys, before_work: bool = True) -> str:
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     if isinstance(e.value.code, str):
+        assert '\n' not in e.value.code, e.value.code
         lines.append(e.value.code)
     else:
         assert e.value.code in (1, 2)
@@ -144,9 +145,10 @@ def test_a_fresh_run_never_deletes_a_stopped_runs_checkpoint(tmp_path, capsys):
     assert json.loads((out / 'results.json').read_text())['finished'] is True
 
 
-def test_an_out_under_a_file_stops_before_any_work(tmp_path, capsys):
-    (tmp_path / 'file').write_text('')
-    line = error_line(TINY + ['--out', str(tmp_path / 'file' / 'run')], capsys)
+@pytest.mark.parametrize('name', ['file', 'a\nfile'])
+def test_an_out_under_a_file_stops_before_any_work(tmp_path, capsys, name):
+    (tmp_path / name).write_text('')  # a line break in a path stays one line
+    line = error_line(TINY + ['--out', str(tmp_path / name / 'run')], capsys)
     assert 'cannot write there' in line
 
 

@@ -909,8 +909,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise SystemExit(f"error: out of memory ({_error_line(e)[:200]}); the "
                              f"memory estimate missed these settings: make them "
                              f"smaller") from None
-    except BaseException:
+    except BaseException as e:
         _drop_unused_out(args)
+        if isinstance(e, SystemExit) and isinstance(e.code, str):
+            e.code = e.code.replace('\n', '\\n')  # one line, whatever a path holds
         raise
     finally:  # the output folder's lock (so a caller may run again in-process)
         if getattr(args, 'lock', None) is not None:
