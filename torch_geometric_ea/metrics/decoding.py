@@ -28,8 +28,8 @@ from torch import Tensor
 
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
-    _check_pair,
-    _score_chunks,
+    check_pair,
+    score_chunks,
 )
 from torch_geometric_ea.metrics.topk import blocked_topk
 
@@ -78,7 +78,7 @@ def sinkhorn_potentials(
         (torch.Tensor, torch.Tensor): :math:`\mathbf{u}` :math:`(N)` and
         :math:`\mathbf{v}` :math:`(M)`.
     """
-    _check_pair(x, y)
+    check_pair(x, y)
     if tau <= 0:
         raise ValueError(f"'tau' must be positive (got {tau})")
     if num_iters < 1:
@@ -88,7 +88,7 @@ def sinkhorn_potentials(
     for _ in range(num_iters):
         col_max = x.new_full((num_y, ), -math.inf)
         col_sum = x.new_zeros(num_y)
-        for rows, scores in _score_chunks(x, y, None, chunk_size):
+        for rows, scores in score_chunks(x, y, None, chunk_size):
             scores.div_(tau)
             u[rows] = -math.log(num_x) - torch.logsumexp(scores + v, dim=1)
             scores.add_(u[rows].unsqueeze(1))
@@ -131,7 +131,7 @@ def hungarian_matching(x: Tensor, y: Tensor, *, max_size: int = 30000) -> Tensor
         torch.Tensor: For every source, the index of its target, or
         :obj:`-1` where :math:`N > M` leaves it unmatched :math:`(N)`.
     """
-    _check_pair(x, y)
+    check_pair(x, y)
     if max(x.size(0), y.size(0)) > max_size:
         raise ValueError(f"hungarian_matching needs the dense {x.size(0)} x "
                          f"{y.size(0)} matrix; above 'max_size' ({max_size}) "
@@ -193,7 +193,7 @@ def topk_inner_products(x: Tensor, y: Tensor, k: int,
     (:math:`O(\text{chunk\_size} \cdot M)` memory); for a few of many
     (see :func:`topk_both_ways`) by
     :func:`~torch_geometric_ea.metrics.topk.blocked_topk`."""
-    _check_pair(x, y)
+    check_pair(x, y)
     if few_of_many(k, x.size(0), y.size(0)):
         return blocked_topk(x[:], y, k, columns=False)[:2]
     k = min(k, y.size(0))
@@ -244,7 +244,7 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     :func:`~torch_geometric_ea.metrics.topk.blocked_topk`, which selects
     only from the blocks that beat a row's or column's running
     :math:`k`-th best."""
-    _check_pair(x, y)
+    check_pair(x, y)
     if few_of_many(k, x.size(0), y.size(0)):
         return blocked_topk(x[:], y, k)
     k_row, k_col = min(k, y.size(0)), min(k, x.size(0))

@@ -24,7 +24,7 @@ from torch_geometric_ea.metrics.ranking import (
 )
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
-    _check_pair,
+    check_pair,
     _row_chunks,
 )
 
@@ -118,7 +118,7 @@ def evaluate_alignment_distance(
         return no_links_metrics(ks)
     x = src_emb[test_links[0]].contiguous()
     y = tgt_emb[test_links[1]].contiguous()
-    _check_pair(x, y)
+    check_pair(x, y)
     ranks_src, ranks_tgt = _paired_distance_ranks(x, y, p=p, tie_atol=tie_atol,
                                                   chunk_size=chunk_size)
     return {

@@ -7,9 +7,9 @@ from torch import Tensor
 from torch_geometric_ea.metrics.decoding import sinkhorn_radii
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
-    _check_pair,
-    _score_chunks,
-    _similarity_pass,
+    check_pair,
+    score_chunks,
+    similarity_pass,
 )
 
 __all__ = ['mutual_nearest_neighbours']
@@ -64,12 +64,12 @@ def mutual_nearest_neighbours(
         arbitrarily (by :func:`torch.max`, and towards the earlier chunk
         across chunks), so exact duplicates may or may not be matched.
     """
-    _check_pair(x, y)
+    check_pair(x, y)
     if decoding == 'sinkhorn':
         radii = sinkhorn_radii(x, y, tau=tau, num_iters=num_iters,
                                chunk_size=chunk_size)
     elif decoding == 'csls':
-        radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
+        radii, _ = similarity_pass(x, y, csls_k, chunk_size)
     else:
         raise ValueError(f"'decoding' must be 'csls' or 'sinkhorn' "
                          f"(got {decoding!r})")
@@ -77,7 +77,7 @@ def mutual_nearest_neighbours(
     best_y = torch.empty(x.size(0), dtype=torch.long, device=x.device)
     best_x_score = x.new_full((y.size(0), ), float('-inf'))
     best_x = torch.zeros(y.size(0), dtype=torch.long, device=x.device)
-    for rows, scores in _score_chunks(x, y, radii, chunk_size):
+    for rows, scores in score_chunks(x, y, radii, chunk_size):
         best_y[rows] = scores.argmax(dim=1)
         col_score, col_index = scores.max(dim=0)
         better = col_score > best_x_score

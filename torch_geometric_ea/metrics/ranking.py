@@ -39,10 +39,10 @@ from torch_geometric_ea.metrics.decoding import (
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     Radii,
-    _check_pair,
-    _diagonal_scores,
-    _score_chunks,
-    _similarity_pass,
+    check_pair,
+    diagonal_scores,
+    score_chunks,
+    similarity_pass,
 )
 
 __all__ = ['rank_of_true', 'rank_metrics', 'expected_rank_metrics', 'duplicate_rows',
@@ -130,7 +130,7 @@ def rank_of_true(
     .. note::
         Peak memory is :math:`O(\text{chunk\_size} \cdot M)`.
     """
-    _check_pair(x, y)
+    check_pair(x, y)
     if truth_index.shape != (x.size(0), ):
         raise ValueError(f"Expected 'truth_index' of shape [{x.size(0)}] "
                          f"(got {list(truth_index.shape)})")
@@ -138,10 +138,10 @@ def rank_of_true(
         raise ValueError(f"'truth_index' out of range [0, {y.size(0)})")
 
     num_y = y.size(0)
-    radii, _ = _similarity_pass(x, y, csls_k, chunk_size)
+    radii, _ = similarity_pass(x, y, csls_k, chunk_size)
     sign_sums = []
     buf = x.new_empty(min(chunk_size, x.size(0)), num_y)
-    for rows, scores in _score_chunks(x, y, radii, chunk_size):
+    for rows, scores in score_chunks(x, y, radii, chunk_size):
         true = scores.gather(1, truth_index[rows].unsqueeze(1))
         sign_sums.append(_sign_sum(scores, true, 1, buf, num_y, tie_atol))
     return _realistic_rank(torch.cat(sign_sums), num_y)
@@ -169,13 +169,13 @@ def _paired_ranks(
     """
     num = x.size(0)
     if radii is None:
-        radii, diag = _similarity_pass(x, y, csls_k, chunk_size, diagonal=True)
+        radii, diag = similarity_pass(x, y, csls_k, chunk_size, diagonal=True)
     else:
-        diag = _similarity_pass(x, y, 0, chunk_size, diagonal=True)[1]
-    true = _diagonal_scores(diag, radii)  # Bitwise equal to the chunks' ones.
+        diag = similarity_pass(x, y, 0, chunk_size, diagonal=True)[1]
+    true = diagonal_scores(diag, radii)  # Bitwise equal to the chunks' ones.
     sums_x, sums_y = [], 0
     buf = x.new_empty(min(chunk_size, num), num)
-    for rows, scores in _score_chunks(x, y, radii, chunk_size):
+    for rows, scores in score_chunks(x, y, radii, chunk_size):
         true_x = true[rows].unsqueeze(1)
         sums_x.append(_sign_sum(scores, true_x, 1, buf, num, tie_atol))
         # Column sums of signs add up over the row chunks:
@@ -349,7 +349,7 @@ def evaluate_alignment(
 
     x = F.normalize(src_emb[test_links[0]], dim=-1)
     y = F.normalize(tgt_emb[test_links[1]], dim=-1)
-    _check_pair(x, y)
+    check_pair(x, y)
     if decoding not in DECODINGS:
         raise ValueError(f"'decoding' must be one of {DECODINGS} "
                          f"(got {decoding!r})")

@@ -24,7 +24,8 @@ from typing import Iterator, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ['csls_neighbourhood', 'csls_topk']
+__all__ = ['csls_neighbourhood', 'csls_topk', 'similarity_pass', 'score_chunks',
+           'check_pair', 'diagonal_scores']
 
 DEFAULT_CHUNK_SIZE = 1024
 
@@ -38,7 +39,10 @@ def _row_chunks(num_rows: int, chunk_size: int) -> Iterator[slice]:
         yield slice(start, min(start + chunk_size, num_rows))
 
 
-def _check_pair(x: Tensor, y: Tensor) -> None:
+def check_pair(x: Tensor, y: Tensor) -> None:
+    r"""Raises a one-line :class:`ValueError` unless ``x`` and ``y`` are
+    non-empty embedding matrices :math:`(N, D)` and :math:`(M, D)` of one
+    width :math:`D`."""
     if x.dim() != 2 or y.dim() != 2 or x.size(1) != y.size(1):
         raise ValueError(f"Expected embeddings of shapes [N, D] and [M, D] "
                          f"(got {list(x.shape)} and {list(y.shape)})")
@@ -50,22 +54,43 @@ def _topk_values(src: Tensor, k: int, dim: int) -> Tensor:
     return src.topk(min(k, src.size(dim)), dim=dim, sorted=False).values
 
 
-def _similarity_pass(
+@torch.no_grad()
+def similarity_pass(
     x: Tensor,
     y: Tensor,
     k: int,
-    chunk_size: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     diagonal: bool = False,
 ) -> Tuple[Radii, Optional[Tensor]]:
-    r"""One chunked pass over :math:`\mathbf{x} \mathbf{y}^{\top}`.
+    r"""One chunked pass over :math:`\mathbf{x} \mathbf{y}^{\top}`, the
+    first of the two that CSLS scoring takes (the second is
+    :func:`score_chunks`).
 
-    Returns the CSLS radii :math:`(r_{\mathbf{x}}, r_{\mathbf{y}})`
-    (:obj:`None` for :obj:`k=0`) and, if :obj:`diagonal`, the cosine
+    Returns the CSLS radii :math:`(r_{\mathbf{x}}, r_{\mathbf{y}})` of
+    neighbourhood ``k`` (see :func:`csls_neighbourhood`; :obj:`None` for
+    :obj:`k=0`, plain cosine) and, if :obj:`diagonal`, the cosine
     similarities :math:`\cos(\mathbf{x}_i, \mathbf{y}_i)` taken from the
-    same chunked matrix products that :func:`_score_chunks` computes, so
+    same chunked matrix products that :func:`score_chunks` computes, so
     that they are bitwise equal to the entries it yields.
     :math:`r_{\mathbf{y}}` is obtained by merging per-chunk column
     top-:math:`k` values.
+
+    Args:
+        x (torch.Tensor): L2-normalised embeddings :math:`(N, D)`.
+        y (torch.Tensor): L2-normalised embeddings :math:`(M, D)`.
+        k (int): The CSLS neighbourhood size; :obj:`0` for none.
+        chunk_size (int, optional): Rows of :obj:`x` per product.
+            (default: :obj:`1024`)
+        diagonal (bool, optional): Also return the diagonal (needs
+            :math:`N \le M`). (default: :obj:`False`)
+
+    Returns:
+        (Radii, torch.Tensor or None): The radii :math:`(N)` and
+        :math:`(M)`, or :obj:`None`; the diagonal :math:`(N)` or
+        :obj:`None`.
+
+    .. note::
+        Peak memory is :math:`O(\text{chunk\_size} \cdot M)`.
     """
     if k < 0:
         raise ValueError(f"'k' must be non-negative (got {k})")
@@ -90,32 +115,43 @@ def _similarity_pass(
     return radii, diag
 
 
-def _score_chunks(
+def score_chunks(
     x: Tensor,
     y: Tensor,
     radii: Radii,
-    chunk_size: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Iterator[Tuple[slice, Tensor]]:
-    r"""Yields :obj:`(rows, scores)` with :obj:`scores` the
-    :obj:`[len(rows), M]` cosine (:obj:`radii=None`) or CSLS scores.
+    r"""Yields :obj:`(rows, scores)` for consecutive row chunks of
+    :obj:`x`, with :obj:`scores` the :obj:`[len(rows), M]` cosine
+    similarities (:obj:`radii=None`) or the scores
+
+    .. math::
+        s_{ij} = 2 \cos(\mathbf{x}_i, \mathbf{y}_j) - r_{\mathbf{x}}(i)
+        - r_{\mathbf{y}}(j)
+
+    for :obj:`radii` :math:`(r_{\mathbf{x}}, r_{\mathbf{y}})`: CSLS with
+    the radii of :func:`similarity_pass`, or any other offsets (the
+    Sinkhorn decoding passes its potentials this way).
 
     The yielded tensor is a reused buffer: it is only valid until the next
-    iteration.
+    iteration. No autograd graph is recorded by the callers here (wrap it
+    in :func:`torch.no_grad` yourself when iterating it directly).
     """
     buf = x.new_empty(min(chunk_size, x.size(0)), y.size(0))
     for rows in _row_chunks(x.size(0), chunk_size):
         scores = torch.matmul(x[rows], y.t(), out=buf[:rows.stop - rows.start])
         if radii is not None:
-            # The order of operations matters: `_paired_ranks` repeats it
+            # The order of operations matters: `diagonal_scores` repeats it
             # element-wise on the diagonal and relies on bitwise equality.
             r_x, r_y = radii
             scores.mul_(2).sub_(r_x[rows].unsqueeze(1)).sub_(r_y)
         yield rows, scores
 
 
-def _diagonal_scores(diag: Tensor, radii: Radii) -> Tensor:
-    """The scores of pairs :obj:`(i, i)`, computed exactly as in
-    :func:`_score_chunks` from the diagonal of :func:`_similarity_pass`."""
+def diagonal_scores(diag: Tensor, radii: Radii) -> Tensor:
+    r"""The scores of pairs :obj:`(i, i)`, computed exactly as in
+    :func:`score_chunks` (bitwise equal) from the diagonal of
+    :func:`similarity_pass`."""
     if radii is None:
         return diag
     r_x, r_y = radii
@@ -158,11 +194,11 @@ def csls_neighbourhood(
     .. note::
         Peak memory is :math:`O(\text{chunk\_size} \cdot M)`.
     """
-    _check_pair(x, y)
+    check_pair(x, y)
     if k < 1:
         raise ValueError(f"'k' must be positive (got {k})")
     out = x.new_empty(x.size(0))
-    for rows, sim in _score_chunks(x, y, None, chunk_size):
+    for rows, sim in score_chunks(x, y, None, chunk_size):
         out[rows] = _topk_values(sim, k, dim=1).mean(dim=1)
     return out
 
@@ -213,13 +249,21 @@ def csls_topk(
         second pass over the rows to compute the radii.  Among tied
         candidates the choice follows :func:`torch.topk`.
     """
-    _check_pair(x, y)
+    check_pair(x, y)
     if topk < 1:
         raise ValueError(f"'topk' must be positive (got {topk})")
-    radii, _ = _similarity_pass(x, y, k, chunk_size)
+    radii, _ = similarity_pass(x, y, k, chunk_size)
     topk = min(topk, y.size(0))
     values = x.new_empty(x.size(0), topk)
     index = torch.empty(x.size(0), topk, dtype=torch.long, device=x.device)
-    for rows, scores in _score_chunks(x, y, radii, chunk_size):
+    for rows, scores in score_chunks(x, y, radii, chunk_size):
         values[rows], index[rows] = scores.topk(topk, dim=1)
     return values, index
+
+
+# The names these functions had before they were public, kept until every
+# caller has switched.
+_check_pair = check_pair
+_similarity_pass = similarity_pass
+_score_chunks = score_chunks
+_diagonal_scores = diagonal_scores

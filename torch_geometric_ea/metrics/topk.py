@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from torch_geometric_ea.metrics.similarity import _check_pair
+from torch_geometric_ea.metrics.similarity import check_pair
 
 __all__ = ['blocked_topk']
 
@@ -57,7 +57,7 @@ def blocked_topk(x: Tensor, y: Tensor, k: int, *, columns: bool = True,
     two to three times the rows' (a reduction across rows), so a search that
     needs only the rows leaves them out. A score equal to a row's
     :math:`k`-th best may be left out in favour of one seen earlier."""
-    _check_pair(x, y)
+    check_pair(x, y)
     row_v, row_i = _running_topk(x.size(0), min(k, y.size(0)), x)
     if columns:
         col_v, col_i = _running_topk(y.size(0), min(k, x.size(0)), x)
