@@ -58,6 +58,13 @@ from torch_geometric_ea.data.names import (
     name_features,
     transliterator,
 )
+from torch_geometric_ea.data.registry import (
+    DATASET_NAMES,
+    DATASETS,
+    DatasetInfo,
+    dataset_pairs,
+    get_pair,
+)
 from torch_geometric_ea.data.translated import (
     TRANSLATED_NAMES,
     read_translated_names,
@@ -112,6 +119,12 @@ __all__ = [
     'SRPRS',
     'DWY100K',
     'OpenEA',
+    # registry
+    'DATASETS',
+    'DATASET_NAMES',
+    'DatasetInfo',
+    'dataset_pairs',
+    'get_pair',
     # synthetic
     'synthetic_pair',
     'two_views',
