@@ -8,7 +8,15 @@ from .conv import (
 )
 from .layout import RelationalLayout, relational_layout
 from .loss import NormalizedHardSampleMiningLoss
-from .margin_loss import MarginRankingL1Loss, uniform_negatives
+from .margin_loss import MarginRankingL1Loss, chunked_margin_l1_loss
+from .sampling import (
+    l1_nearest,
+    loss_candidates,
+    nearest_squared,
+    rows_to_embed,
+    sample_links,
+    uniform_negatives,
+)
 from .models import (
     DualAMN,
     GCNAlign,
@@ -29,7 +37,13 @@ __all__ = [
     'HighwayGCNConv',
     'NormalizedHardSampleMiningLoss',
     'MarginRankingL1Loss',
+    'chunked_margin_l1_loss',
     'uniform_negatives',
+    'nearest_squared',
+    'l1_nearest',
+    'loss_candidates',
+    'sample_links',
+    'rows_to_embed',
     'DualAMN',
     'dual_amn_graph',
     'GCNAlign',
