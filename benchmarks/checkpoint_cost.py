@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from torch_geometric_ea.cli import load_pair
+from torch_geometric_ea.data import get_pair
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.nn import DualAMN
 from torch_geometric_ea.train.checkpoint import (
@@ -36,7 +36,8 @@ def main(argv=None):
     parser.add_argument('--channels', type=int, default=128)
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args(argv)
-    data = load_pair(args.dataset, args.pair, args.root, 0, args.num_entities)
+    data = get_pair(args.dataset, args.pair, args.root, seed=0,
+                    num_entities=args.num_entities)
     union = to_union(data)
     model = DualAMN(union.num_nodes, union.num_relations, args.channels)
     optimizer = torch.optim.RMSprop(model.parameters(), alpha=0.9, eps=1e-7)

@@ -15,7 +15,7 @@ import torch
 
 from torch_geometric_ea import Aligner
 from torch_geometric_ea.align import read_checkpoint
-from torch_geometric_ea.cli import load_pair
+from torch_geometric_ea.data import get_pair
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment
 
@@ -42,7 +42,7 @@ def main(argv=None):
     parser.add_argument('--json', help='also write the rows to this file')
     args = parser.parse_args(argv)
     seed = read_checkpoint(args.checkpoint)['config']['seed']
-    data = load_pair(args.dataset, args.pair, args.root, seed)
+    data = get_pair(args.dataset, args.pair, args.root, seed=seed)
     emb, test = embed(args.checkpoint, data)
     settings = [('cosine', dict(csls_k=0)), ('csls k=10', dict(csls_k=10))]
     settings += [(f'sinkhorn tau={tau} iters={n}',

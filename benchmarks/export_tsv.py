@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from torch_geometric_ea.cli import load_pair  # noqa: E402
+from torch_geometric_ea.data import get_pair  # noqa: E402
 from torch_geometric_ea.data.pair import (  # noqa: E402
     LINK,
     SRC,
@@ -55,7 +55,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', required=True)
     args = parser.parse_args(argv)
-    export(load_pair(args.dataset, args.pair, args.root, args.seed, names='uri'),
+    export(get_pair(args.dataset, args.pair, args.root, seed=args.seed, names='uri'),
            args.out)
 
 

@@ -29,7 +29,7 @@ from run import write_readme  # noqa: E402
 
 import torch  # noqa: E402
 
-from torch_geometric_ea.cli import load_pair  # noqa: E402
+from torch_geometric_ea.data import get_pair  # noqa: E402
 from torch_geometric_ea.data.pair import to_union  # noqa: E402
 from torch_geometric_ea.nn import dual_amn_graph, lightea_graph  # noqa: E402
 from torch_geometric_ea.train import MODELS  # noqa: E402
@@ -102,8 +102,8 @@ def estimate(results: dict, root: str):
     config_cls = MODELS[results['model']][0]
     names = {f.name for f in fields(config_cls)}
     config = config_cls(**{k: v for k, v in results['config'].items() if k in names})
-    data = load_pair(results['dataset'], results['pair'], root, results['seed'],
-                     _num_entities(results) or 2000)
+    data = get_pair(results['dataset'], results['pair'], root, seed=results['seed'],
+                    num_entities=_num_entities(results) or 2000)
     kept = _heap_kept(results)
     return estimate_memory(results['model'], pair_size(data), config, kept)
 
@@ -167,7 +167,7 @@ def constants(root: str):
     print(f'runtime: {gib:.3f} GiB')
     for dataset, pair, num in (('dbp15k', 'zh_en', 0), ('synthetic', None, 20000),
                                ('synthetic', None, 100000)):
-        data = load_pair(dataset, pair, root, 0, num)
+        data = get_pair(dataset, pair, root, seed=0, num_entities=num)
         u, size = to_union(data), pair_size(data)
         args = (u.edge_index, u.edge_type, u.num_nodes, u.num_relations)
         per_edge = [_storage_bytes(build(*args)._store) / size.merged_edges

@@ -12,8 +12,7 @@ word vector.
 """
 import argparse
 
-from torch_geometric_ea.cli import load_pair
-from torch_geometric_ea.data import name_features
+from torch_geometric_ea.data import get_pair, name_features
 from torch_geometric_ea.data.names import (
     HybridNameEncoder,
     encode_names,
@@ -38,7 +37,7 @@ def main(argv=None):
     for run in args.runs:
         dataset, pair = run.split('/')
         names = 'translated' if args.translated else 'uri'
-        data = load_pair(dataset, pair, args.root, seed=0, names=names)
+        data = get_pair(dataset, pair, args.root, seed=0, names=names)
         test = data[LINK].edge_label_index[:, data[LINK].test_mask]
         if args.translated:
             hybrid = HybridNameEncoder()

@@ -15,7 +15,7 @@ import time
 import torch
 
 from torch_geometric_ea import Aligner
-from torch_geometric_ea.cli import load_pair
+from torch_geometric_ea.data import get_pair
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.train.rdgcn import l1_nearest
 
@@ -31,7 +31,7 @@ def main(argv=None):
     parser.add_argument('--candidates', type=int, nargs='+',
                         default=[1000, 500, 300])
     args = parser.parse_args(argv)
-    data = load_pair(args.dataset, args.pair, args.root, seed=0)
+    data = get_pair(args.dataset, args.pair, args.root, seed=0)
     union = to_union(data)
     aligner = Aligner.load(args.checkpoint, data)
     with torch.no_grad():

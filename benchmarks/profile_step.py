@@ -22,7 +22,7 @@ os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')  # as the CLI does
 
 import torch  # noqa: E402
 
-from torch_geometric_ea.cli import load_pair  # noqa: E402
+from torch_geometric_ea.data import get_pair  # noqa: E402
 from torch_geometric_ea.data.pair import to_union  # noqa: E402
 from torch_geometric_ea.nn import (  # noqa: E402
     DualAMN,
@@ -58,8 +58,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     t = time.perf_counter()
-    union = to_union(load_pair(args.dataset, args.pair, args.root, 0,
-                               args.num_entities))
+    union = to_union(get_pair(args.dataset, args.pair, args.root, seed=0,
+                              num_entities=args.num_entities))
     graph = dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
                            union.num_relations)
     print(f'{union.num_nodes} entities, {union.edge_index.size(1)} triples, '
