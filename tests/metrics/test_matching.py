@@ -72,5 +72,5 @@ def test_sinkhorn_mutual_nearest_neighbours_equal_dense(chunk_size):
     best_y, best_x = log_p.argmax(1), log_p.argmax(0)
     dense = [(i, int(best_y[i])) for i in range(N) if best_x[best_y[i]] == i]
     assert [tuple(pair) for pair in out.t().tolist()] == dense
-    with pytest.raises(ValueError, match="'decoding' must be 'csls' or"):
+    with pytest.raises(ValueError, match="'decoding' must be one of 'mutual', 'sinkhorn'"):
         mutual_nearest_neighbours(x, y, decoding='hungarian')

@@ -4,7 +4,7 @@ iterative entity alignment (as in `Dual-AMN (Mao et al., WWW 2021)
 import torch
 from torch import Tensor
 
-from torch_geometric_ea.metrics.decoding import sinkhorn_radii
+from torch_geometric_ea.metrics.decoding import PAIRING_DECODERS, check_decoder, sinkhorn_radii
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     check_pair,
@@ -22,7 +22,7 @@ def mutual_nearest_neighbours(
     *,
     csls_k: int = 10,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    decoding: str = 'csls',
+    decoding: str = 'mutual',
     tau: float = 0.02,
     num_iters: int = 10,
 ) -> Tensor:
@@ -44,11 +44,13 @@ def mutual_nearest_neighbours(
             by plain cosine similarity. (default: :obj:`10`)
         chunk_size (int, optional): The number of rows of :obj:`x` scored at
             once. (default: :obj:`1024`)
-        decoding (str, optional): :obj:`'sinkhorn'` scores by the
-            Sinkhorn-normalised similarities instead of CSLS
-            (:math:`\cos_{ij} + \tau (u_i + v_j)`, see
+        decoding (str, optional): One of
+            :data:`~torch_geometric_ea.metrics.decoding.PAIRING_DECODERS`:
+            :obj:`'mutual'` (or its older name :obj:`'csls'`) scores by
+            CSLS, :obj:`'sinkhorn'` by the Sinkhorn-normalised
+            similarities (:math:`\cos_{ij} + \tau (u_i + v_j)`, see
             :func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
-            ``tau`` and ``num_iters``). (default: :obj:`'csls'`)
+            ``tau`` and ``num_iters``). (default: :obj:`'mutual'`)
 
     Returns:
         torch.Tensor: The pairs, indices into :obj:`x` in the first row and
@@ -64,15 +66,13 @@ def mutual_nearest_neighbours(
         arbitrarily (by :func:`torch.max`, and towards the earlier chunk
         across chunks), so exact duplicates may or may not be matched.
     """
+    decoding = check_decoder(decoding, PAIRING_DECODERS, field='decoding')
     check_pair(x, y)
     if decoding == 'sinkhorn':
         radii = sinkhorn_radii(x, y, tau=tau, num_iters=num_iters,
                                chunk_size=chunk_size)
-    elif decoding == 'csls':
-        radii, _ = similarity_pass(x, y, csls_k, chunk_size)
     else:
-        raise ValueError(f"'decoding' must be 'csls' or 'sinkhorn' "
-                         f"(got {decoding!r})")
+        radii, _ = similarity_pass(x, y, csls_k, chunk_size)
 
     best_y = torch.empty(x.size(0), dtype=torch.long, device=x.device)
     best_x_score = x.new_full((y.size(0), ), float('-inf'))

@@ -31,9 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric_ea.metrics.decoding import (
+    RANKING_DECODERS,
     candidate_ranks,
+    check_decoder,
     hungarian_matching,
     sinkhorn_radii,
+    sparse_sinkhorn_ranks,
     topk_both_ways,
 )
 from torch_geometric_ea.metrics.similarity import (
@@ -49,6 +52,10 @@ __all__ = ['rank_of_true', 'rank_metrics', 'expected_rank_metrics', 'duplicate_r
            'evaluate_alignment', 'evaluate_top_k']
 
 DEFAULT_TIE_ATOL = 1e-5
+#: Deprecated: the names :func:`evaluate_alignment` took before the
+#: decoders had one set of names (``'csls'`` is now ``'greedy'``, still
+#: accepted). Use :data:`~torch_geometric_ea.metrics.decoding.RANKING_DECODERS`
+#: and :func:`~torch_geometric_ea.metrics.decoding.check_decoder`.
 DECODINGS = ('csls', 'sinkhorn', 'hungarian')
 
 
@@ -294,9 +301,10 @@ def evaluate_alignment(
     ks: Sequence[int] = (1, 5, 10),
     tie_atol: float = DEFAULT_TIE_ATOL,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    decoding: str = 'csls',
+    decoding: str = 'greedy',
     tau: float = 0.02,
     num_iters: int = 10,
+    top_k: int = 500,
 ) -> Dict[str, Dict[str, float]]:
     r"""Evaluates entity alignment in both directions, as in `Dual-AMN
     (Mao et al., WWW 2021) <https://arxiv.org/abs/2101.01353>`_.
@@ -306,14 +314,27 @@ def evaluate_alignment(
     vice versa) under CSLS with neighbourhood :obj:`csls_k`, and the realistic
     ranks (see :func:`rank_of_true`) are summarised by :func:`rank_metrics`.
 
-    ``decoding='sinkhorn'`` ranks by the Sinkhorn-normalised similarities
-    instead (:func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
-    ``tau`` and ``num_iters``): row :math:`i` ranks the targets by
-    :math:`\cos_{ij} + \tau v_j` and column :math:`j` the sources by
-    :math:`\cos_{ij} + \tau u_i`. ``decoding='hungarian'`` matches the test
-    entities one to one
-    (:func:`~torch_geometric_ea.metrics.hungarian_matching`) and reports
-    only ``'hits@1'``, the share matched correctly, the same both ways.
+    ``decoding`` names the decoder that ranks (one of
+    :data:`~torch_geometric_ea.metrics.decoding.RANKING_DECODERS`, see
+    :mod:`~torch_geometric_ea.metrics.decoding`):
+
+    - ``'greedy'`` (or its older name ``'csls'``): CSLS, as above.
+    - ``'sinkhorn'``: the Sinkhorn-normalised similarities
+      (:func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
+      ``tau`` and ``num_iters``): row :math:`i` ranks the targets by
+      :math:`\cos_{ij} + \tau v_j` and column :math:`j` the sources by
+      :math:`\cos_{ij} + \tau u_i`.
+    - ``'hungarian'``: matches the test entities one to one
+      (:func:`~torch_geometric_ea.metrics.hungarian_matching`) and reports
+      only ``'hits@1'``, the share matched correctly, the same both ways.
+    - ``'sparse_sinkhorn'``: LightEA's evaluation: each query's ``top_k``
+      nearest by cosine, ranked by their
+      :func:`~torch_geometric_ea.metrics.decoding.sparse_sinkhorn` scores
+      (``tau``, ``num_iters``; LightEA iterates 15 times); a partner
+      outside them is a miss (MRR counts it as zero). Candidates tied with
+      the partner, by equal score or bit-identical embeddings
+      (:func:`duplicate_rows`), count as a random tie-break does on
+      average (:func:`expected_rank_metrics`); ``tie_atol`` is not used.
 
     Args:
         src_emb (torch.Tensor): The source KG's entity embeddings.
@@ -330,6 +351,14 @@ def evaluate_alignment(
             :func:`rank_of_true`). (default: :obj:`1e-5`)
         chunk_size (int, optional): The number of queries scored at once.
             (default: :obj:`1024`)
+        decoding (str, optional): The decoder that ranks (see above).
+            (default: :obj:`'greedy'`)
+        tau (float, optional): The Sinkhorn temperature.
+            (default: :obj:`0.02`)
+        num_iters (int, optional): Sinkhorn iterations.
+            (default: :obj:`10`)
+        top_k (int, optional): Candidates per query of
+            ``'sparse_sinkhorn'``. (default: :obj:`500`)
 
     Returns:
         Dict[str, Dict[str, float]]: The metrics of :func:`rank_metrics` under
@@ -343,16 +372,19 @@ def evaluate_alignment(
         Peak memory is :math:`O(\text{chunk\_size} \cdot L)`; both directions
         share two chunked passes over the :math:`L \times L` scores.
     """
+    decoding = check_decoder(decoding, RANKING_DECODERS, field='decoding')
     _check_test_links(test_links)
+    if decoding == 'sparse_sinkhorn' and top_k < 1:
+        raise ValueError(f"'top_k' must be positive (got {top_k})")
     if test_links.size(1) == 0:
         return no_links_metrics(ks)
 
     x = F.normalize(src_emb[test_links[0]], dim=-1)
     y = F.normalize(tgt_emb[test_links[1]], dim=-1)
     check_pair(x, y)
-    if decoding not in DECODINGS:
-        raise ValueError(f"'decoding' must be one of {DECODINGS} "
-                         f"(got {decoding!r})")
+    if decoding == 'sparse_sinkhorn':
+        return _sparse_sinkhorn_metrics(x, y, top_k, ks=ks, tau=tau,
+                                        num_iters=num_iters, chunk_size=chunk_size)
     if decoding == 'hungarian':
         match = hungarian_matching(x, y)
         truth = torch.arange(x.size(0), device=x.device)
@@ -369,6 +401,21 @@ def evaluate_alignment(
         'src->tgt': rank_metrics(ranks_src, ks=ks),
         'tgt->src': rank_metrics(ranks_tgt, ks=ks),
     }
+
+
+def _sparse_sinkhorn_metrics(x: Tensor, y: Tensor, top_k: int, *,
+                             ks: Sequence[int], tau: float, num_iters: int,
+                             chunk_size: int) -> Dict[str, Dict[str, float]]:
+    r"""The ``'sparse_sinkhorn'`` metrics of the pairs :math:`(x_i, y_i)`
+    both ways (see :func:`evaluate_alignment`), as LightEA's evaluation
+    computes them."""
+    row_v, row_i, col_v, col_i = topk_both_ways(x, y, top_k, chunk_size)
+    true = torch.arange(x.size(0), device=x.device)
+    return {name: expected_rank_metrics(*sparse_sinkhorn_ranks(
+                values, index, x.size(0), true, duplicate_rows(other),
+                tau=tau, num_iters=num_iters), ks=ks)
+            for name, values, index, other in (('src->tgt', row_v, row_i, y),
+                                               ('tgt->src', col_v, col_i, x))}
 
 
 @torch.no_grad()
