@@ -164,9 +164,9 @@ def test_download_failures_are_one_line(tmp_path, monkeypatch):
         ogb_pair(str(tmp_path), download=True)
 
 
-def test_cli_loads_an_ogb_pair_from_root_ogb(tmp_path):
-    from torch_geometric_ea.cli import load_pair
+def test_get_pair_loads_an_ogb_pair_from_root_ogb(tmp_path):
+    from torch_geometric_ea.data import get_pair
     edges, rels = random_kg()
     write_raw(tmp_path / 'ogb', edges, rels, num_nodes=400)
-    data = load_pair('ogb', None, str(tmp_path), seed=0, num_entities=150)
+    data = get_pair('ogb', None, str(tmp_path), seed=0, num_entities=150)
     assert data[SRC].num_nodes == 150 and data[LINK].edge_label_index.size(1) == 135
