@@ -24,5 +24,5 @@ napoleon_numpy_docstring = False
 napoleon_use_ivar = True
 napoleon_custom_sections = [('Shapes', 'params_style')]
 exclude_patterns = ['_build', 'index.md']
-html_theme = 'alabaster'
+html_theme = 'furo'
 html_static_path = []
