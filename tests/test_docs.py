@@ -2,6 +2,7 @@ r"""The documentation: Sphinx builds it with warnings as errors, every public
 object has a docstring, and every tutorial's code runs (on small synthetic
 pairs in place of the benchmark datasets)."""
 import importlib
+import importlib.util
 import inspect
 import os
 import os.path as osp
@@ -21,6 +22,28 @@ TUTORIALS = sorted(name[:-4] for name in os.listdir(osp.join(DOCS, 'tutorials'))
                    if name.endswith('.rst'))
 SKIP = '.. not run by the tests'
 SMALL = 400  # entities per side of the pairs the tutorials run on here
+README = osp.join(ROOT, 'README.md')
+
+# The results pages (docs/results/NAME.rst) and the captions of the tables
+# each holds: every table the README held before it became a front door.
+RESULTS = {
+    'models': ['All models side by side (DBP15K, SRPRS en_fr, seed 0)'],
+    'lightea': ["LightEA on the official notebook's split",
+                'LightEA on our split (DBP15K, SRPRS en_fr), beside Dual-AMN',
+                'LightEA with translated names'],
+    'literal': ['Dual-AMN (Lit) on DBP15K zh_en, translated names'],
+    'bootstrapping': ['Bootstrapping: transductive against inductive'],
+    'candidates': ['Dual-AMN: fewer loss candidates'],
+    'decoding': ['Dual-AMN: greedy against global decoding'],
+    'profile': ['Where the time goes: seconds per Dual-AMN training batch'],
+    'scale': ['Scale: synthetic pairs of 100K and 1M entities per side'],
+    'memory': ['Memory: estimated against measured peaks'],
+    'levers': ['Other levers, measured and not kept',
+               'Sharing a machine: OpenMP wait policy'],
+}
+# Tables of the guides: (page, caption).
+GUIDE_TABLES = [('datasets', 'Datasets'),
+                ('datasets', 'Names alone: Hits@1 without training')]
 
 
 def test_docs_build_with_warnings_as_errors(tmp_path):
@@ -28,8 +51,9 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
                           '-q', '-b', 'html', DOCS, str(tmp_path / 'html')],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-5000:]
-    for page in ['index', 'tutorials/own_kgs', 'api/nn', 'analyses']:
-        assert (tmp_path / 'html' / f'{page}.html').exists()
+    for page in ['index', 'tutorials/own_kgs', 'api/nn', 'analyses', 'datasets',
+                 'larger'] + [f'results/{name}' for name in ['index', *RESULTS]]:
+        assert (tmp_path / 'html' / f'{page}.html').exists(), page
     api = (tmp_path / 'html' / 'api' / 'nn.html').read_text()
     assert 'RelationalAttentionConv' in api and 'NormalizedHardSampleMiningLoss' in api
 
@@ -132,12 +156,21 @@ def test_tutorial_code_runs(tutorial, tmp_path, monkeypatch):
     def capped_synthetic_pair(num_entities, *args, **kwargs):
         return small(min(num_entities, SMALL), *args, **kwargs)
 
-    for name in ('DBP15K', 'SRPRS'):
-        monkeypatch.setattr(data, name, SmallDataset)
-    monkeypatch.setattr(data, 'synthetic_pair', capped_synthetic_pair)
-    monkeypatch.setattr(cli, 'synthetic_pair', capped_synthetic_pair)
-    monkeypatch.setattr(cli, 'DATASETS', dict(cli.DATASETS, dbp15k=SmallDataset,
-                                              srprs=SmallDataset))
+    # wherever a module looks the datasets up: the data package, its
+    # registry of datasets by name, and the command line
+    modules = [data, cli] + [importlib.import_module(name) for name in
+                             ('torch_geometric_ea.data.registry',)
+                             if importlib.util.find_spec(name)]
+    for module in modules:
+        for name in ('DBP15K', 'SRPRS'):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, SmallDataset)
+        if hasattr(module, 'synthetic_pair'):
+            monkeypatch.setattr(module, 'synthetic_pair', capped_synthetic_pair)
+    by_name = getattr(cli, 'DATASETS', None)
+    if isinstance(by_name, dict) and inspect.isclass(by_name.get('dbp15k')):
+        monkeypatch.setattr(cli, 'DATASETS', dict(by_name, dbp15k=SmallDataset,
+                                                  srprs=SmallDataset))
     for name in ('docs', 'benchmarks'):  # the paths the tutorials use
         os.symlink(osp.join(ROOT, name), tmp_path / name)
     monkeypatch.chdir(tmp_path)
@@ -152,3 +185,63 @@ def test_tutorial_code_runs(tutorial, tmp_path, monkeypatch):
             for line in code.splitlines():
                 if line.strip() and not line.startswith('#'):
                     run_command(line)
+
+
+def csv_tables(path):
+    r"""``{caption: number of body rows}`` of the ``csv-table`` directives of
+    an rst file."""
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    tables = {}
+    for i, line in enumerate(lines):
+        match = re.match(r'\.\. csv-table:: (.+)$', line)
+        if match:
+            rows = 0
+            for body in lines[i + 1:]:
+                if body.strip() and not body.startswith('   '):
+                    break
+                rows += body.startswith('   "')
+            tables[match.group(1).strip()] = rows
+    return tables
+
+
+def test_every_results_table_has_a_page_rows_and_a_command():
+    pages = sorted(name[:-4] for name in os.listdir(osp.join(DOCS, 'results'))
+                   if name.endswith('.rst'))
+    assert pages == sorted(['index', *RESULTS])
+    expected = [(f'results/{page}', caption) for page, captions in RESULTS.items()
+                for caption in captions] + GUIDE_TABLES
+    for page, caption in expected:
+        path = osp.join(DOCS, f'{page}.rst')
+        tables = csv_tables(path)
+        assert caption in tables, (page, caption, sorted(tables))
+        assert tables[caption] > 0, (page, caption)
+        with open(path, encoding='utf-8') as f:
+            assert 'python benchmarks/' in f.read(), f'{page}: no command that regenerates it'
+    with open(osp.join(DOCS, 'results', 'index.rst'), encoding='utf-8') as f:
+        index = f.read()
+    assert '../results.png' in index and osp.exists(osp.join(DOCS, 'results.png'))
+    assert all(f'   {page}\n' in index for page in RESULTS)  # in the toctree
+
+
+def test_readme_is_a_front_door():
+    with open(README, encoding='utf-8') as f:
+        text = f.read()
+    assert len(text.splitlines()) < 250
+    # the set-up commands that .ci/run mirrors, word for word
+    assert ('pip install torch==2.13.0 && pip install -e ".[test]" && '
+            'TORCH_GEOMETRIC_EA_MIRROR=../shared/data python -m torch_geometric_ea '
+            'train --model dual-amn --dataset dbp15k --pair zh_en --out runs/zh_en\n'
+            ) in text
+    assert 'TORCH_GEOMETRIC_EA_MIRROR=../shared/data python -m pytest -q tests\n' in text
+    # one summary table, both directions, every model named
+    tables = re.findall(r'^\|.*\|$\n^\|[-| ]+\|$', text, flags=re.M)
+    assert len(tables) == 1 and 'src->tgt' in text and 'tgt->src' in text
+    for model in ['LightEA-B', 'LightEA-I', 'Dual-AMN, basic', 'Dual-AMN, semi',
+                  'Dual-AMN (Lit)', 'GCN-Align', 'RDGCN']:
+        assert f'| {model}' in text, model
+    # every link to a file of the repository leads somewhere
+    links = re.findall(r'\]\(((?!https?:)[^)#]+)\)', text)
+    assert any(link.startswith('docs/results/') for link in links)
+    missing = [link for link in links if not osp.exists(osp.join(ROOT, link))]
+    assert not missing, missing
