@@ -95,11 +95,11 @@ def test_plot_writes_a_png(tmp_path):
 
 
 def test_every_entry_has_a_model_in_the_registry():
-    from torch_geometric_ea.train import MODELS
+    from torch_geometric_ea.train import model_names, get_model
     configs = load('configs')
     for entry, spec in configs.ENTRIES.items():
-        assert spec['model'] in MODELS, entry
-        fields = MODELS[spec['model']][0]().__dict__
+        assert spec['model'] in model_names(), entry
+        fields = get_model(spec['model']).config_class().__dict__
         for key in configs.PAPER_CONFIG.get(spec['model'], {}):
             assert key in fields, (entry, key)
 

@@ -130,7 +130,7 @@ def test_periodic_checkpoints(tmp_path, pair):
     checkpoints = Checkpoints(tmp_path, every=2)
     train(pair, config, progress=False, checkpoints=checkpoints)
     assert checkpoints.saved == 3  # after epochs 2, 4 and 6 of 7
-    assert read_checkpoint_file(osp.join(tmp_path, CHECKPOINT))['epoch'] == 6
+    assert read_checkpoint_file(osp.join(tmp_path, CHECKPOINT))['at']['epoch'] == 6
 
 
 def _saved_run(tmp_path, pair, name='dual-amn', k=3):
@@ -181,7 +181,7 @@ def test_a_half_written_temporary_file_is_never_read(tmp_path, pair):
         f.write(b'\x00' * 100)
     state = Checkpoints(tmp_path, resume=True).start('dual-amn', pair,
                                                      RUNS['dual-amn'][1])
-    assert state['at']['start'] == whole['at']['start']
+    assert state['trainer']['start'] == whole['trainer']['start']
 
 
 class Payload:

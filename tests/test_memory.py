@@ -21,11 +21,11 @@ from torch_geometric_ea.nn import (
     NormalizedHardSampleMiningLoss,
     dual_amn_graph,
 )
+from torch_geometric_ea.nn.sampling import loss_candidates
 from torch_geometric_ea.train.common import prepare_run
 from torch_geometric_ea.train.dual_amn import (
     DualAMNConfig,
-    _batch_candidates,
-    _batch_loss,
+    batch_loss,
     rows_to_embed,
 )
 from torch_geometric_ea.train.gcn_align import GCNAlignConfig
@@ -151,10 +151,11 @@ def test_dual_amn_step_and_embedding_tensors_match_the_allocator(
 
     def step():
         pairs = run.train_pairs[:, :batch]
-        sample = _batch_candidates(cfg, pairs, run.union.num_nodes, None)
+        sample = loss_candidates(cfg.candidates, cfg.num_candidates, pairs,
+                                 run.union.num_nodes)
         optimizer.zero_grad(set_to_none=False)
-        _batch_loss(model, run.graph, loss_fn, pairs, run.union.node_type, 0, 1,
-                    sample).backward()
+        batch_loss(model, run.graph, loss_fn, pairs, run.union.node_type, 0, 1,
+                   sample).backward()
         optimizer.step()
 
     step()  # gradients and optimiser state exist from here on

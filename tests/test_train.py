@@ -150,10 +150,10 @@ def test_eval_top_k_ranks_every_test_link_by_cosine_among_its_top_k():
 
 
 def test_nearest_entities_equal_brute_force():
-    from torch_geometric_ea.train.dual_amn import _nearest
+    from torch_geometric_ea.nn.sampling import nearest_squared
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
     query = torch.tensor([3, 17, 29])
-    out = _nearest(x, query, 4, chunk_size=2)
+    out = nearest_squared(x, query, 4, chunk_size=2)
     dist = torch.cdist(x, x).fill_diagonal_(float('inf'))
     assert torch.equal(out[query], dist[query].topk(4, largest=False).indices)
     assert (out[torch.tensor([0, 1])] == -1).all()
@@ -229,7 +229,7 @@ def test_two_epochs_on_dbp15k_zh_en(mirror, dataset_root):
 
 def test_batch_loss_over_candidates_embeds_only_the_rows_it_reads():
     from torch_geometric_ea.nn import NormalizedHardSampleMiningLoss
-    from torch_geometric_ea.train.dual_amn import _batch_loss
+    from torch_geometric_ea.train.dual_amn import batch_loss
     data = to_union(synthetic_pair(60, num_relations=5, seed=1))
     graph = dual_amn_graph(data.edge_index, data.edge_type, data.num_nodes,
                            data.num_relations)
@@ -244,8 +244,8 @@ def test_batch_loss_over_candidates_embeds_only_the_rows_it_reads():
     for subset in (True, False):
         model.zero_grad()
         if subset:
-            loss = _batch_loss(model, graph, loss_fn, batch, data.node_type, 0, 1,
-                               candidates)
+            loss = batch_loss(model, graph, loss_fn, batch, data.node_type, 0, 1,
+                              candidates)
         else:
             loss = loss_fn(model(graph), batch, data.node_type, candidates)
         loss.backward()

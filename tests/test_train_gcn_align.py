@@ -6,7 +6,7 @@ import torch
 from torch_geometric_ea.cli import main
 from torch_geometric_ea.data import DBP15K, synthetic_pair
 from torch_geometric_ea.nn import GCNAlign
-from torch_geometric_ea.train import MODELS, GCNAlignConfig, train_gcn_align
+from torch_geometric_ea.train import GCNAlignSpec, get_model, GCNAlignConfig, train_gcn_align
 
 METRICS = {'hits@1', 'hits@5', 'hits@10', 'mrr'}
 
@@ -15,7 +15,7 @@ def test_defaults_are_the_official_ones():
     cfg = GCNAlignConfig()
     assert (cfg.channels, cfg.epochs, cfg.lr, cfg.gamma) == (200, 2000, 20.0, 3.0)
     assert (cfg.num_negatives, cfg.resample_every, cfg.seed) == (5, 10, 0)
-    assert MODELS['gcn-align'] == (GCNAlignConfig, train_gcn_align)
+    assert get_model('gcn-align') is GCNAlignSpec and GCNAlignSpec.config_class is GCNAlignConfig
 
 
 def test_gcn_align_learns_a_synthetic_pair():

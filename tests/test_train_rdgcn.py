@@ -6,7 +6,7 @@ import torch
 from torch_geometric_ea.cli import main
 from torch_geometric_ea.data import DBP15K, synthetic_pair
 from torch_geometric_ea.nn import RDGCN, MarginRankingL1Loss
-from torch_geometric_ea.train import MODELS, RDGCNConfig, train_rdgcn
+from torch_geometric_ea.train import RDGCNSpec, get_model, RDGCNConfig, train_rdgcn
 from torch_geometric_ea.train.rdgcn import chunked_margin_l1_loss, l1_nearest
 
 
@@ -22,7 +22,8 @@ def test_defaults_are_official():
     assert (cfg.channels, cfg.alpha, cfg.beta, cfg.gamma, cfg.num_negatives,
             cfg.negative_every, cfg.lr, cfg.epochs) == (
                 300, 0.1, 0.3, 1.0, 125, 10, 0.001, 600)
-    assert cfg.features == 'names' and MODELS['rdgcn'] == (RDGCNConfig, train_rdgcn)
+    assert cfg.features == 'names' and get_model('rdgcn') is RDGCNSpec
+    assert RDGCNSpec.config_class is RDGCNConfig
 
 
 def test_learned_features_learn_a_synthetic_pair():

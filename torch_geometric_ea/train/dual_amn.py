@@ -1,15 +1,16 @@
-r"""Training Dual-AMN on a KG pair: the basic run and the semi-supervised
-(bootstrapping) rounds of the official implementation."""
-import time
+r"""Dual-AMN (Mao et al., WWW 2021) as a registered model: its config, its
+graph, its training step (mini-batches of seed pairs under the normalized
+hard sample mining loss), its CSLS evaluation, its bootstrapping rule
+(mutual nearest neighbours), its memory terms and its size-aware
+settings; the loop (:mod:`~torch_geometric_ea.train.loop`) does the rest."""
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import HeteroData
-from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.names import (
     NameEncoder,
@@ -17,6 +18,7 @@ from torch_geometric_ea.data.names import (
     encode_names,
     names_info,
 )
+from torch_geometric_ea.data.pair import LINK
 from torch_geometric_ea.metrics import (
     evaluate_alignment,
     evaluate_top_k,
@@ -25,21 +27,40 @@ from torch_geometric_ea.metrics import (
 )
 from torch_geometric_ea.metrics.ranking import DECODINGS
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
-from torch_geometric_ea.train.common import (
-    BOOTSTRAP,
-    TrainResult,
-    bootstrap_pool,
-    prepare_run,
-    process_group,
+from torch_geometric_ea.nn.sampling import (
+    loss_candidates,
+    nearest_squared,
+    rows_to_embed,
+    sample_links,
 )
+from torch_geometric_ea.train.checkpoint import Checkpoints
+from torch_geometric_ea.train.common import BOOTSTRAP, TrainResult
 from torch_geometric_ea.train.config import ConfigError, check_config
-from torch_geometric_ea.train.checkpoint import (
-    Checkpoints,
-    random_state,
-    set_random_state,
+from torch_geometric_ea.train.memory import (
+    FLOAT,
+    LOSS_BLOCK_ELEMENTS,
+    LOSS_ROWS,
+    PROXY_ROWS,
+    MemoryEstimate,
+    PairSize,
+    common_terms,
+    csls_bytes,
+    largest_phase,
+    name_terms,
+    scoring_bytes,
 )
+from torch_geometric_ea.train.registry import register_model
+from torch_geometric_ea.train.scale import MILLION_ENTITIES, num_entities, scale_batch_size
+from torch_geometric_ea.train.spec import AlignerSpec
 
-__all__ = ['DualAMNConfig', 'train_dual_amn']
+__all__ = ['DualAMNConfig', 'DualAMNSpec', 'train_dual_amn', 'batch_loss',
+           'sample_links', 'rows_to_embed']
+
+CANDIDATES = ('all', 'random', 'hard')
+#: Bytes per merged edge of :func:`~torch_geometric_ea.nn.dual_amn_graph`
+#: (its tensors' storage, measured: 224-233 on DBP15K zh_en and the
+#: synthetic 20K and 100K pairs).
+GRAPH_BYTES_PER_EDGE = 232
 
 
 @dataclass
@@ -136,72 +157,16 @@ class DualAMNConfig:
                               f"by commas", self.decodings)
 
 
-CANDIDATES = ('all', 'random', 'hard')
-
-
-@torch.no_grad()
-def _nearest(x: Tensor, query: Tensor, k: int, chunk_size: int = 1024) -> Tensor:
-    r"""For each entity in ``query``, the ``k`` other entities nearest to it
-    by squared Euclidean distance :math:`\|x_j\|^2 - 2 x_q^\top x_j` (+ a
-    row constant), as a :math:`(N, k)` table filled on the query rows."""
-    k = min(k, x.size(0) - 1)
-    out = torch.full((x.size(0), k), -1, dtype=torch.long, device=x.device)
-    sq = x.pow(2).sum(1)
-    for start in range(0, query.numel(), chunk_size):
-        q = query[start:start + chunk_size]
-        dist = torch.addmm(sq, x[q], x.t(), alpha=-2)
-        dist[torch.arange(q.numel(), device=x.device), q] = float('inf')  # not itself
-        out[q] = dist.topk(k, dim=1, largest=False).indices
-    return out
-
-
-def sample_links(links: Tensor, num: Optional[int], seed: int) -> Tensor:
-    r"""``num`` of the :math:`(2, L)` ``links`` drawn at random by their own
-    generator seeded with ``seed`` (training's random stream is left as it
-    is), in their order; all of them when ``num`` is :obj:`None` or at
-    least :math:`L`."""
-    if num is None or num >= links.size(1):
-        return links
-    if num < 1:
-        raise ValueError(f"'eval_links' must be positive (got {num})")
-    gen = torch.Generator().manual_seed(seed)
-    keep = torch.randperm(links.size(1), generator=gen)[:num].sort().values
-    return links[:, keep.to(links.device)]
-
-
-def _batch_candidates(cfg: 'DualAMNConfig', batch: Tensor, num_nodes: int,
-                      nearest: Optional[Tensor]) -> Optional[Tensor]:
-    r"""The loss's candidate entities for a batch (:obj:`None`: all)."""
-    if cfg.candidates == 'all' or cfg.num_candidates >= num_nodes:
-        return None
-    sample = torch.randperm(num_nodes)[:cfg.num_candidates].to(batch.device)
-    if cfg.candidates == 'random':
-        return sample
-    return torch.unique(torch.cat([sample, nearest[batch.reshape(-1)].view(-1)]))
-
-
-def rows_to_embed(pairs: Tensor, others: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    r"""The entities that ``pairs`` :math:`(2, B)` and ``others`` :math:`(K)`
-    name (a batch and its loss candidates; test links and the unaligned
-    pool): their sorted ids, and ``pairs`` and ``others`` renumbered as
-    positions in them. Embed those rows, then index with the two."""
-    rows, inverse = torch.unique(torch.cat([pairs.reshape(-1), others]),
-                                 return_inverse=True)
-    return (rows, inverse[:pairs.numel()].view_as(pairs),
-            inverse[pairs.numel():])
-
-
-def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
-                rank: int, world: int, candidates: Optional[Tensor] = None
-                ) -> Tensor:
+def batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
+               rank: int = 0, world: int = 1,
+               candidates: Optional[Tensor] = None) -> Tensor:
     r"""The loss of a batch of pairs, or with ``world`` processes this rank's
     share of it: its slice ``batch[:, rank::world]`` scaled by
     :math:`W B_r / B`, so that averaging the ranks' gradients (what
     :class:`~torch.nn.parallel.DistributedDataParallel` does) gives the
-    gradient of the whole batch's loss.
-
-    With ``candidates``, the model embeds only the rows the loss reads (the
-    batch's entities and the candidates), renumbered in that order."""
+    gradient of the whole batch's loss. With ``candidates``, the model
+    embeds only the rows the loss reads (the batch's entities and the
+    candidates), renumbered in that order."""
     local = batch if world == 1 else batch[:, rank::world]
     if candidates is None:
         out = encoder(graph)
@@ -216,9 +181,243 @@ def _batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,
             * (local.size(1) * world / batch.size(1)))
 
 
+@register_model
+class DualAMNSpec(AlignerSpec):
+    r"""Dual-AMN: :class:`~torch_geometric_ea.nn.DualAMN` trained on
+    mini-batches of seed pairs with
+    :class:`~torch_geometric_ea.nn.NormalizedHardSampleMiningLoss` and
+    RMSprop, evaluated by CSLS (or cosine top-k), bootstrapping with mutual
+    nearest neighbours (CSLS or Sinkhorn). Inside a :mod:`torch.distributed`
+    process group every process embeds the whole graph and takes its share
+    of each batch's loss under
+    :class:`~torch.nn.parallel.DistributedDataParallel`."""
+    name = 'dual-amn'
+    config_class = DualAMNConfig
+    module_class = DualAMN
+    #: Measured on two synthetic pairs (20,000 and 40,000 entities per
+    #: side, ``benchmarks/memory.py``): a batch's rows change size.
+    heap_growth = 1.7
+    distributed = True
+    relation_importance = True
+
+    @classmethod
+    def build_graph(cls, union, data: HeteroData, config):
+        return dual_amn_graph(union.edge_index, union.edge_type, union.num_nodes,
+                              union.num_relations)
+
+    def __init__(self, loop, name_encoder: Optional[NameEncoder] = None):
+        super().__init__(loop)
+        cfg, union, device = self.config, loop.union, loop.device
+        self.eval_pairs = sample_links(loop.test_pairs, cfg.eval_links, cfg.seed)
+        self.init_args = dict(num_nodes=union.num_nodes,
+                              num_relations=union.num_relations,
+                              channels=cfg.channels, num_layers=cfg.num_layers,
+                              num_proxies=cfg.num_proxies, dropout=cfg.dropout)
+        self.model = DualAMN(**self.init_args).to(device)
+        self.encoder = self.model if loop.world == 1 else DistributedDataParallel(
+            self.model, device_ids=[device] if device.type == 'cuda' else None)
+        self.loss_fn = NormalizedHardSampleMiningLoss(
+            cfg.gamma, cfg.lam, cfg.tau, cfg.negatives, cfg.loss_chunk_size)
+        # Keras' RMSprop, as in the official implementation.
+        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=cfg.lr,
+                                             alpha=0.9, eps=1e-7)
+        ranking = f'cosine top-{cfg.eval_top_k}' if cfg.eval_top_k else 'csls'
+        self.protocol = dict(ranking=ranking + ('+names' if cfg.literal else ''))
+        self.names = None
+        if cfg.literal:
+            encoder = name_encoder or default_name_encoder(loop.data, cfg.name_dim)
+            self.names = encode_names(loop.data, encoder, union=True).to(device)
+            loop.result.extra_metrics['names'] = self._rank(self.names,
+                                                            self.eval_pairs)
+            self.protocol['names'] = names_info(loop.data, encoder)
+        # Where the epoch stands: its order, next batch, loss so far.
+        self.perm, self.start, self.total, self.nearest = None, 0, 0.0, None
+
+    def _rank(self, emb: Tensor, links: Tensor) -> Dict[str, Dict[str, float]]:
+        cfg = self.config
+        if cfg.eval_top_k is not None:
+            return evaluate_top_k(emb, emb, links, cfg.eval_top_k)
+        return evaluate_alignment(emb, emb, links, csls_k=cfg.csls_k)
+
+    def rounds(self) -> int:
+        return 1 + (self.config.semi_rounds if self.config.semi else 0)
+
+    def epochs(self, round_: int) -> int:
+        return self.config.epochs if round_ == 0 else self.config.semi_epochs
+
+    def begin_round(self, round_: int):
+        self.nearest = None
+
+    def run_epoch(self, epoch: int) -> float:
+        cfg, loop = self.config, self.loop
+        pairs = loop.train_pairs
+        if self.perm is None:  # a new epoch (else resumed inside one)
+            if cfg.candidates == 'hard' and epoch % cfg.hard_every == 0:
+                with loop.timed('hard_candidates'):
+                    self.nearest = nearest_squared(loop.result.embed(), pairs.unique(),
+                                                   cfg.hard_candidates)
+            self.perm = torch.randperm(pairs.size(1)).to(loop.device)
+            self.start, self.total = 0, 0.0
+        for start in range(self.start, self.perm.numel(), cfg.batch_size):
+            batch = pairs[:, self.perm[start:start + cfg.batch_size]]
+            candidates = loss_candidates(cfg.candidates, cfg.num_candidates, batch,
+                                         loop.union.num_nodes, self.nearest)
+            self.optimizer.zero_grad()
+            loss = self._batch_loss(batch, candidates)
+            loss.backward()
+            self.optimizer.step()
+            self.start, self.total = start + cfg.batch_size, self.total + loss.detach()
+            loop.step()
+        loss = self.total / -(-self.perm.numel() // cfg.batch_size)
+        if loop.world > 1:  # the mean of the ranks' shares is the batch loss
+            torch.distributed.all_reduce(loss)
+            loss /= loop.world
+        self.perm, self.start, self.total = None, 0, 0.0
+        return float(loss)
+
+    def _batch_loss(self, batch: Tensor, candidates: Optional[Tensor]) -> Tensor:
+        loop = self.loop
+        return batch_loss(self.encoder, loop.graph, self.loss_fn, batch,
+                          loop.union.node_type, loop.rank, loop.world, candidates)
+
+    def evaluate(self, pool: Optional[Tuple[Tensor, Tensor]]) -> Dict:
+        # Only the rows evaluation and bootstrapping read: on large pairs
+        # the proxy layers over every entity cost memory and time for none.
+        others = (torch.cat(pool) if pool is not None
+                  else self.eval_pairs.new_empty(0))
+        rows, self.eval_local, self.pool_rows = rows_to_embed(self.eval_pairs, others)
+        self.emb = self.loop.result.embed(rows)
+        if self.names is None:
+            return self._rank(self.emb, self.eval_local)
+        structure = self._rank(self.emb, self.eval_local)
+        self.loop.result.extra_metrics['structure'] = structure
+        self.emb = fuse_literal(self.emb, self.names[rows], self.config.literal_weight)
+        return dict(self._rank(self.emb, self.eval_local), structure=structure)
+
+    def propose(self, pool_src: Tensor, pool_tgt: Tensor) -> Tuple[Tensor, Tensor]:
+        cfg, n = self.config, pool_src.numel()
+        emb = F.normalize(self.emb, dim=-1)
+        pairs = mutual_nearest_neighbours(
+            emb[self.pool_rows[:n]], emb[self.pool_rows[n:]], csls_k=cfg.csls_k,
+            decoding=cfg.semi_decoding, tau=cfg.sinkhorn_tau,
+            num_iters=cfg.sinkhorn_iters)
+        return pairs[0], pairs[1]
+
+    def finish(self):
+        cfg = self.config
+        with self.loop.timed('decode'):
+            for name in (d for d in cfg.decodings.split(',') if d):
+                self.loop.result.extra_metrics[name] = evaluate_alignment(
+                    self.emb, self.emb, self.eval_local, decoding=name,
+                    tau=cfg.sinkhorn_tau, num_iters=cfg.sinkhorn_iters)
+
+    def state_dict(self) -> Dict:
+        return dict(model=self.model.state_dict(),
+                    optimizer=self.optimizer.state_dict(), perm=self.perm,
+                    start=self.start, total=self.total, nearest=self.nearest)
+
+    def load_state_dict(self, state: Dict):
+        self.model.load_state_dict(state['model'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.perm, self.start = state['perm'], state['start']
+        self.total, self.nearest = state['total'], state['nearest']
+
+    def where(self) -> str:
+        at = self.loop.at
+        return (f"round {at['round']}, epoch {at['epoch']}, batch "
+                f"{-(-self.start // self.config.batch_size)}")
+
+    @classmethod
+    def estimate_memory(cls, size: PairSize, cfg, growth: float,
+                        candidates: bool = False) -> MemoryEstimate:
+        n, c, layers = size.entities, cfg.channels, cfg.num_layers
+        edges, dim = size.merged_edges, 2 * (cfg.num_layers + 1) * cfg.channels
+        batch = min(cfg.batch_size, max(size.train_links, 1)) * 2  # both sides
+        if cfg.candidates == 'all' or cfg.num_candidates >= n:
+            cand, rows = n, n
+        else:
+            cand = cfg.num_candidates + (batch * cfg.hard_candidates
+                                         if cfg.candidates == 'hard' else 0)
+            cand = min(cand, n)
+            rows = min(n, batch + cand)
+        common = common_terms(size, GRAPH_BYTES_PER_EDGE)
+        common['parameters'] = 3 * FLOAT * (n + 2 * size.relations) * c
+        # Saved by both encoders: the tanh outputs of every layer, two floats
+        # per edge and layer (attention, projection), the proxy layers' input
+        # and output rows, the output and its dropout mask (bytes).
+        saved = FLOAT * 2 * ((layers + 1) * n * c + 2 * layers * edges
+                             + 2 * rows * (layers + 1) * c) + (FLOAT + 1) * rows * dim
+        width = cand if cfg.loss_chunk_size is None else min(cfg.loss_chunk_size, cand)
+        block = min(LOSS_ROWS, batch, max(1, LOSS_BLOCK_ELEMENTS // width)) * width
+        loss = FLOAT * (4 * batch * dim + 3 * cand * dim + 2 * block)
+        # Backward, one encoder at a time: a gradient per layer output and the
+        # per-edge products of the attention layer.
+        backward = FLOAT * ((layers + 2) * n * c + 4 * edges)
+        links = size.test_links
+        rows_eval = 2 * links + (2 * links if cfg.semi else 0)
+        # With names the evaluated rows are joined to their name vectors
+        # (fuse_literal: the rows, their names and the joined copy) and ranked
+        # on both.
+        names = name_terms(size, cfg.name_dim, common, holes=growth > 1) if cfg.literal \
+            else None
+        width = dim + (names['width'] if names else 0)
+        if cfg.eval_top_k:
+            scoring = scoring_bytes(links, links, width, cfg.eval_top_k)
+        else:
+            scoring = csls_bytes(links, links, width)
+        evaluation = FLOAT * rows_eval * (dim + 2 * (width - dim))
+        phases = dict(
+            train=dict(activations=saved, loss=loss),
+            backward=dict(activations=saved - FLOAT * 2 * layers * n * c, loss=backward),
+            # Embedding the evaluated rows without gradients: both tables
+            # averaged, one encoder's layer outputs and a layer's attention;
+            # per encoder the rows' layer outputs, the proxy layer's input and
+            # output, the other encoder's output (2 D per row) and the proxy
+            # layer's four temporaries for a block of rows.
+            embed=dict(activations=FLOAT * ((layers + 4) * n * c + 2 * edges + 2 * dim
+                                            * (rows_eval + min(rows_eval, PROXY_ROWS)))),
+            evaluate=dict(evaluation=evaluation + scoring))
+        if names:  # encoded, then ranked alone once (their own metrics)
+            phases['encoding'] = dict(encoding=max(names['encoding'], csls_bytes(
+                links, links, names['width'])))
+        return largest_phase(common, phases, growth)
+
+    @classmethod
+    def fitting_steps(cls, size: PairSize, cfg) -> List[Dict]:
+        steps: List[Dict] = []
+        if cfg.candidates == 'all' and size.entities > 4096:
+            steps.append(dict(candidates='random', num_candidates=4096))
+        steps += [dict(batch_size=cfg.batch_size // 2 ** i) for i in (1, 2, 3)
+                  if cfg.batch_size // 2 ** i >= 256]
+        steps += [dict(channels=cfg.channels // 2 ** i) for i in (1, 2)
+                  if cfg.channels // 2 ** i >= 32]
+        return steps
+
+    @classmethod
+    def scale_settings(cls, data: HeteroData) -> Dict:
+        r"""Random loss candidates in batches grown with the seed links
+        (about five steps per epoch); above
+        :data:`~torch_geometric_ea.train.scale.MILLION_ENTITIES` also 64
+        channels and cosine top-10 ranking (see
+        :mod:`~torch_geometric_ea.train.scale`)."""
+        num_train = int(data[LINK].train_mask.sum())
+        settings = dict(candidates='random', num_candidates=4096,
+                        batch_size=scale_batch_size(num_train))
+        if num_entities(data) > MILLION_ENTITIES:
+            settings.update(channels=64, eval_top_k=10)
+        return settings
+
+    @classmethod
+    def keeps_freed_memory(cls, data: HeteroData) -> bool:
+        r"""Not above :data:`~torch_geometric_ea.train.scale.MILLION_ENTITIES`,
+        where training tensors of hundreds of MiB fragment the heap (the 1M
+        pair's run was resident at 19.6 GiB in training; with glibc's
+        defaults it peaks at 12.45 GiB)."""
+        return num_entities(data) <= MILLION_ENTITIES
+
+
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
-                   progress: bool = True,
-                   callback: Optional[Callable[[str, Dict], None]] = None,
+                   progress: bool = True, callback=None,
                    name_encoder: Optional[NameEncoder] = None,
                    checkpoints: Optional[Checkpoints] = None) -> TrainResult:
     r"""Trains Dual-AMN on a KG pair with its train links, evaluates on its
@@ -227,206 +426,10 @@ def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,
     mutual CSLS nearest neighbours, add them to the training pairs, train
     ``semi_epochs`` more epochs. The pool is the test entities
     (``config.bootstrap='transductive'``, the paper's protocol) or every
-    entity without a training link (``'inductive'``; always so for a pair
-    without test links, whose metrics are NaN). ``result.protocol`` says
-    which.
-
-    Inside a :mod:`torch.distributed` process group (e.g. launched by
-    ``torchrun``), every process runs the whole encoder and its share of
-    each batch's loss; the model is wrapped in
-    :class:`~torch.nn.parallel.DistributedDataParallel`, so the ranks take
-    the same steps as one process with the same seed and batch size.
-
-    Args:
-        data (HeteroData): A KG pair (see :mod:`torch_geometric_ea.data`).
-        config (DualAMNConfig, optional): Hyper-parameters.
-        progress (bool, optional): Show progress bars. (default: :obj:`True`)
-        callback (callable, optional): Called as ``callback(stage, info)``
-            after each round with its metrics.
-        name_encoder (callable, optional): With ``config.literal``, maps a
-            list of entity names to vectors (see
-            :func:`~torch_geometric_ea.data.encode_names`); the default is
-            :func:`~torch_geometric_ea.data.names.default_name_encoder`.
-        checkpoints (Checkpoints, optional): Write checkpoints (and stop
-            on request) there, or resume from its checkpoint (see
-            :mod:`~torch_geometric_ea.train.checkpoint`); one process only.
-    """
-    cfg = config or DualAMNConfig()
-    decodings = [name for name in cfg.decodings.split(',') if name]
-
-    def evaluate(emb: Tensor, links: Tensor) -> Dict[str, Dict[str, float]]:
-        if cfg.eval_top_k is not None:
-            return evaluate_top_k(emb, emb, links, cfg.eval_top_k)
-        return evaluate_alignment(emb, emb, links, csls_k=cfg.csls_k)
-
-    timings: Dict[str, float] = {}
-    t0 = time.perf_counter()
-    run = prepare_run(data, cfg.seed, cfg.device, lambda union: dual_amn_graph(
-        union.edge_index, union.edge_type, union.num_nodes, union.num_relations))
-    union, graph, device = run.union, run.graph, run.device
-    train_pairs, test_pairs = run.train_pairs, run.test_pairs
-    eval_pairs = sample_links(test_pairs, cfg.eval_links, cfg.seed)
-    model = DualAMN(union.num_nodes, union.num_relations, cfg.channels,
-                    cfg.num_layers, cfg.num_proxies, cfg.dropout).to(device)
-    rank, world = process_group()
-    encoder = model if world == 1 else DistributedDataParallel(
-        model, device_ids=[device] if device.type == 'cuda' else None)
-    loss_fn = NormalizedHardSampleMiningLoss(cfg.gamma, cfg.lam, cfg.tau,
-                                             cfg.negatives, cfg.loss_chunk_size)
-    # Keras' RMSprop, as in the official implementation.
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.9,
-                                    eps=1e-7)
-    result = TrainResult(model, graph, metrics={}, init_args=dict(
-        num_nodes=union.num_nodes, num_relations=union.num_relations,
-        channels=cfg.channels, num_layers=cfg.num_layers,
-        num_proxies=cfg.num_proxies, dropout=cfg.dropout))
-    names = None
-    if cfg.literal:
-        name_encoder = name_encoder or default_name_encoder(data, cfg.name_dim)
-        names = encode_names(data, name_encoder, union=True).to(device)
-        result.extra_metrics['names'] = evaluate(names, eval_pairs)
-        names_used = names_info(data, name_encoder)
-    timings['prepare'] = time.perf_counter() - t0
-
-    pool_src, pool_tgt, protocol = bootstrap_pool(data, union.offset[0],
-                                                  test_pairs, cfg.bootstrap)
-    rounds = 1 + (cfg.semi_rounds if cfg.semi else 0)
-    result.protocol = dict(bootstrapping=protocol if rounds > 1 else None,
-                           ranking=(f'cosine top-{cfg.eval_top_k}' if cfg.eval_top_k
-                                    else 'csls') + ('+names' if cfg.literal else ''))
-    if cfg.literal:
-        result.protocol['names'] = names_used
-    timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
-    # Where the run stands: the next round, epoch and batch, the epoch's
-    # order and loss so far; a checkpoint holds it with the tensors.
-    at = dict(round=0, epoch=0, start=0, perm=None, total=0.0, losses=[],
-              nearest=None)
-    saved = checkpoints.start('dual-amn', data, cfg) if checkpoints else None
-    if saved is not None:
-        model.load_state_dict(saved['model'])
-        optimizer.load_state_dict(saved['optimizer'])
-        set_random_state(saved['random'])
-        at = saved['at']
-        train_pairs, pool_src, pool_tgt = (saved[k].to(device) for k in (
-            'train_pairs', 'pool_src', 'pool_tgt'))
-        for key in ('history', 'num_new_pairs', 'new_pairs'):
-            setattr(result, key, saved[key])
-        timings.update(saved['timings'], prepare=timings['prepare'])
-
-    def state() -> Dict:
-        return dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                    random=random_state(), at=dict(at), train_pairs=train_pairs,
-                    pool_src=pool_src, pool_tgt=pool_tgt, history=result.history,
-                    num_new_pairs=result.num_new_pairs, new_pairs=result.new_pairs,
-                    timings=dict(timings))
-
-    def where() -> str:
-        return (f"round {at['round']}, epoch {at['epoch']}, batch "
-                f"{-(-at['start'] // cfg.batch_size)}")
-
-    for round_ in range(at['round'], rounds):
-        epochs = cfg.epochs if round_ == 0 else cfg.semi_epochs
-        t = time.perf_counter()
-        model.train()
-        bar = tqdm(range(at['epoch'], epochs), desc=f'round {round_}',
-                   disable=not progress, leave=False)
-        for epoch in bar:
-            if at['perm'] is None:  # a new epoch (else resumed inside one)
-                if cfg.candidates == 'hard' and epoch % cfg.hard_every == 0:
-                    t_hard = time.perf_counter()
-                    at['nearest'] = _nearest(result.embed(), train_pairs.unique(),
-                                             cfg.hard_candidates)
-                    timings['hard_candidates'] = (timings.get('hard_candidates', 0.0)
-                                                  + time.perf_counter() - t_hard)
-                at.update(perm=torch.randperm(train_pairs.size(1)).to(device),
-                          start=0, total=0.0)
-            perm = at['perm']
-            for start in range(at['start'], perm.numel(), cfg.batch_size):
-                batch = train_pairs[:, perm[start:start + cfg.batch_size]]
-                candidates = _batch_candidates(cfg, batch, union.num_nodes,
-                                               at['nearest'])
-                optimizer.zero_grad()
-                loss = _batch_loss(encoder, graph, loss_fn, batch,
-                                   union.node_type, rank, world, candidates)
-                loss.backward()
-                optimizer.step()
-                at.update(start=start + cfg.batch_size,
-                          total=at['total'] + loss.detach())
-                if checkpoints and world == 1:
-                    timings['train'] += time.perf_counter() - t
-                    checkpoints.step(state, where())
-                    t = time.perf_counter()
-            epoch_loss = at['total'] / -(-perm.numel() // cfg.batch_size)
-            if world > 1:  # the mean of the ranks' shares is the batch loss
-                torch.distributed.all_reduce(epoch_loss)
-                epoch_loss /= world
-            at['losses'].append(float(epoch_loss))
-            bar.set_postfix(loss=f"{at['losses'][-1]:.3f}")
-            at.update(epoch=epoch + 1, perm=None, start=0, total=0.0)
-            if checkpoints and world == 1:
-                timings['train'] += time.perf_counter() - t
-                checkpoints.epoch_end(state, where())
-                t = time.perf_counter()
-        losses = at['losses']
-        train_seconds = time.perf_counter() - t
-        timings['train'] += train_seconds
-        train_seconds = timings['train'] - sum(h['train_seconds']
-                                               for h in result.history)
-
-        t = time.perf_counter()
-        # Only the rows evaluation and bootstrapping read: on large pairs
-        # the proxy layers over every entity cost memory and time for none.
-        pool = (torch.cat([pool_src, pool_tgt]) if round_ + 1 < rounds
-                else pool_src[:0])
-        rows, eval_local, pool = rows_to_embed(eval_pairs, pool)
-        emb = result.embed(rows)
-        if names is not None:
-            result.extra_metrics['structure'] = evaluate(emb, eval_local)
-            emb = fuse_literal(emb, names[rows], cfg.literal_weight)
-        metrics = evaluate(emb, eval_local)
-        timings['evaluate'] += time.perf_counter() - t
-        info = dict(round=round_, epochs=epochs, loss=losses[-1] if losses else float('nan'),
-                    losses=losses,
-                    train_pairs=train_pairs.size(1), train_seconds=train_seconds,
-                    **metrics)
-        if names is not None:
-            info['structure'] = result.extra_metrics['structure']
-        result.history.append(info)
-        if callback is not None:
-            callback('round', info)
-
-        if round_ + 1 < rounds:
-            t = time.perf_counter()
-            # a KG whose entities are all paired already: the round adds none
-            pairs = pool_src.new_empty(2, 0)
-            if pool_src.numel() and pool_tgt.numel():
-                emb = F.normalize(emb, dim=-1)
-                pairs = mutual_nearest_neighbours(
-                    emb[pool[:pool_src.numel()]], emb[pool[pool_src.numel():]],
-                    csls_k=cfg.csls_k,
-                    decoding=cfg.semi_decoding, tau=cfg.sinkhorn_tau,
-                    num_iters=cfg.sinkhorn_iters)
-            new = torch.stack([pool_src[pairs[0]], pool_tgt[pairs[1]]])
-            keep_src = torch.ones_like(pool_src, dtype=torch.bool)
-            keep_src[pairs[0]] = False
-            keep_tgt = torch.ones_like(pool_tgt, dtype=torch.bool)
-            keep_tgt[pairs[1]] = False
-            pool_src, pool_tgt = pool_src[keep_src], pool_tgt[keep_tgt]
-            train_pairs = torch.cat([train_pairs, new], dim=1)
-            result.num_new_pairs.append(new.size(1))
-            result.new_pairs.append(new.cpu())
-            timings['bootstrap'] += time.perf_counter() - t
-        at.update(round=round_ + 1, epoch=0, losses=[], nearest=None)
-        if checkpoints and world == 1 and round_ + 1 < rounds:
-            checkpoints.step(state, where())  # a stop asked while evaluating
-
-    t = time.perf_counter()
-    for name in decodings:
-        result.extra_metrics[name] = evaluate_alignment(
-            emb, emb, eval_local, decoding=name, tau=cfg.sinkhorn_tau,
-            num_iters=cfg.sinkhorn_iters)
-    timings['decode'] = time.perf_counter() - t
-    result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
-    timings['total'] = time.perf_counter() - t0
-    result.timings = timings
-    return result
+    entity without a training link (``'inductive'``); ``result.protocol``
+    says which. The same as ``DualAMNSpec.fit`` (see
+    :func:`~torch_geometric_ea.train.loop.fit` for the arguments);
+    ``name_encoder`` maps entity names to vectors for ``config.literal``
+    (default: :func:`~torch_geometric_ea.data.names.default_name_encoder`)."""
+    return DualAMNSpec.fit(data, config, progress=progress, callback=callback,
+                           checkpoints=checkpoints, name_encoder=name_encoder)

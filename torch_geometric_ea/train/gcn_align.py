@@ -1,14 +1,13 @@
-r"""Training GCN-Align on a KG pair as its official implementation does:
-full-batch plain SGD on a margin loss over :math:`L_1` distances, with
-uniform negatives redrawn every few epochs."""
-import time
+r"""GCN-Align (Wang et al., EMNLP 2018) as a registered model, trained as
+its official implementation does: full-batch plain SGD on a margin loss
+over :math:`L_1` distances, with uniform negatives redrawn every few
+epochs; evaluated by :math:`L_1` distance, with CSLS as an extra."""
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
-from tqdm.auto import tqdm
 
 from torch_geometric_ea.data.pair import SRC, TGT
 from torch_geometric_ea.metrics import evaluate_alignment, evaluate_alignment_distance
@@ -18,15 +17,22 @@ from torch_geometric_ea.nn import (
     gcn_align_adjacency,
     uniform_negatives,
 )
-from torch_geometric_ea.train.checkpoint import (
-    Checkpoints,
-    random_state,
-    set_random_state,
-)
-from torch_geometric_ea.train.common import TrainResult, prepare_run
+from torch_geometric_ea.train.checkpoint import Checkpoints
+from torch_geometric_ea.train.common import TrainResult
 from torch_geometric_ea.train.config import check_config
+from torch_geometric_ea.train.memory import (
+    EVAL_ROWS,
+    FLOAT,
+    INDEX,
+    MemoryEstimate,
+    PairSize,
+    common_terms,
+    largest_phase,
+)
+from torch_geometric_ea.train.registry import register_model
+from torch_geometric_ea.train.spec import AlignerSpec
 
-__all__ = ['GCNAlignConfig', 'train_gcn_align']
+__all__ = ['GCNAlignConfig', 'GCNAlignSpec', 'train_gcn_align', 'union_features']
 
 
 @dataclass
@@ -67,7 +73,7 @@ class GCNAlignConfig:
             fractions=('beta',))
 
 
-def _union_features(data: HeteroData) -> Optional[Tensor]:
+def union_features(data: HeteroData) -> Optional[Tensor]:
     r"""The node features of both KGs stacked in union order, or
     :obj:`None` when either KG has none."""
     x_src, x_tgt = data[SRC].get('x'), data[TGT].get('x')
@@ -79,127 +85,119 @@ def _union_features(data: HeteroData) -> Optional[Tensor]:
     return torch.cat([x_src.float(), x_tgt.float()], dim=0)
 
 
-def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
-                    progress: bool = True,
-                    callback: Optional[Callable[[str, Dict], None]] = None,
-                    checkpoints: Optional[Checkpoints] = None) -> TrainResult:
-    r"""Trains GCN-Align on a KG pair with its train links and evaluates on
-    its test links by :math:`L_1` distance (the paper's evaluation), with
-    CSLS over cosine similarity as an extra evaluation
-    (``result.extra_metrics['csls']``).
-
-    Every epoch is one full-batch step of plain SGD on
-    :class:`~torch_geometric_ea.nn.MarginRankingL1Loss` over all training
-    pairs; negatives come from
+@register_model
+class GCNAlignSpec(AlignerSpec):
+    r"""GCN-Align: :class:`~torch_geometric_ea.nn.GCNAlign`, one full-batch
+    SGD step per epoch on :class:`~torch_geometric_ea.nn.MarginRankingL1Loss`
+    over all training pairs, negatives from
     :func:`~torch_geometric_ea.nn.uniform_negatives` over all entities of
-    both KGs and are redrawn every ``resample_every`` epochs. With
-    attributes, the attribute channel gets its own loss on the same
-    negatives (the official code trains the two channels as two models).
+    both KGs redrawn every ``resample_every`` epochs (a generator of its
+    own); with attributes the attribute channel gets its own loss on the
+    same negatives (the official code trains the two channels as two
+    models). Evaluated by :math:`L_1` distance; CSLS over cosine at the end
+    (``result.extra_metrics['csls']``)."""
+    name = 'gcn-align'
+    config_class = GCNAlignConfig
+    module_class = GCNAlign
 
-    Args:
-        data (HeteroData): A KG pair (see :mod:`torch_geometric_ea.data`).
-        config (GCNAlignConfig, optional): Hyper-parameters.
-        progress (bool, optional): Show a progress bar. (default: :obj:`True`)
-        callback (callable, optional): Called as ``callback(stage, info)``
-            after each evaluation with its metrics.
-        checkpoints (Checkpoints, optional): Write checkpoints (and stop
-            on request) there, or resume from its checkpoint (see
-            :mod:`~torch_geometric_ea.train.checkpoint`).
-    """
-    cfg = config or GCNAlignConfig()
-    timings: Dict[str, float] = {}
-    t0 = time.perf_counter()
-    generator = torch.Generator().manual_seed(cfg.seed)
-    x = _union_features(data) if cfg.attributes else None
-
-    def build_graph(union):
+    @classmethod
+    def build_graph(cls, union, data: HeteroData, config):
         graph = gcn_align_adjacency(union.edge_index, union.edge_type,
                                     union.num_nodes, union.num_relations,
-                                    cfg.min_weight)
+                                    config.min_weight)
+        x = union_features(data) if config.attributes else None
         if x is not None:
             graph.x = x
         return graph
 
-    run = prepare_run(data, cfg.seed, cfg.device, build_graph)
-    union, graph, device = run.union, run.graph, run.device
-    train_pairs, test_pairs = run.train_pairs, run.test_pairs
-    init_args = dict(num_nodes=union.num_nodes, channels=cfg.channels,
-                     num_layers=cfg.num_layers,
-                     in_channels=None if x is None else x.size(1),
-                     attr_channels=cfg.attr_channels, beta=cfg.beta)
-    model = GCNAlign(**init_args).to(device)
-    loss_fn = MarginRankingL1Loss(cfg.gamma)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    result = TrainResult(model, graph, metrics={}, init_args=init_args,
-                         protocol=dict(bootstrapping=None, ranking='l1'))
-    timings['prepare'] = time.perf_counter() - t0
+    def __init__(self, loop, **options):
+        super().__init__(loop)
+        cfg, x = self.config, loop.graph.x
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.init_args = dict(num_nodes=loop.union.num_nodes, channels=cfg.channels,
+                              num_layers=cfg.num_layers,
+                              in_channels=None if x is None else x.size(1),
+                              attr_channels=cfg.attr_channels, beta=cfg.beta)
+        self.model = GCNAlign(**self.init_args).to(loop.device)
+        self.loss_fn = MarginRankingL1Loss(cfg.gamma)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+        self.protocol = dict(ranking='l1')
+        self.negatives = None
 
-    timings['train'] = timings['evaluate'] = timings['bootstrap'] = 0.0
-    every = cfg.eval_every if cfg.eval_every > 0 else max(cfg.epochs, 1)
-    stops = sorted(set(range(every, cfg.epochs, every)) | {cfg.epochs})
-    epoch, loss, negatives = 0, torch.zeros((), device=device), None
-    saved = checkpoints.start('gcn-align', data, cfg) if checkpoints else None
-    if saved is not None:
-        model.load_state_dict(saved['model'])
-        optimizer.load_state_dict(saved['optimizer'])
-        set_random_state(saved['random'])
-        generator.set_state(saved['generator'])
-        epoch, loss, negatives = saved['epoch'], saved['loss'], saved['negatives']
-        result.history = saved['history']
-        timings.update(saved['timings'], prepare=timings['prepare'])
+    def epochs(self, round_: int) -> int:
+        return self.config.epochs
 
-    def state() -> Dict:
-        return dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                    random=random_state(), generator=generator.get_state(),
-                    epoch=epoch, loss=loss.detach(), negatives=negatives,
-                    history=result.history, timings=dict(timings))
+    def eval_every(self) -> Optional[int]:
+        return self.config.eval_every or None
 
-    bar = tqdm(initial=epoch, total=cfg.epochs, disable=not progress, leave=False)
-    for round_ in range(len(result.history), len(stops)):
-        t = time.perf_counter()
-        model.train()
-        stop = stops[round_]
-        while epoch < stop:
-            if epoch % cfg.resample_every == 0:
-                negatives = uniform_negatives(train_pairs, cfg.num_negatives,
-                                              union.num_nodes, generator)
-            optimizer.zero_grad()
-            h_s, h_a = model.channel_outputs(graph)
-            loss = loss_fn(h_s, train_pairs, negatives)
-            if h_a is not None:
-                loss = loss + loss_fn(h_a, train_pairs, negatives)
-            loss.backward()
-            optimizer.step()
-            epoch += 1
-            bar.update()
-            bar.set_postfix(loss=f'{loss.item():.4f}', refresh=False)
-            if checkpoints:
-                timings['train'] += time.perf_counter() - t
-                checkpoints.epoch_end(state, f'epoch {epoch}')
-                t = time.perf_counter()
-        train_seconds = time.perf_counter() - t
-        timings['train'] += train_seconds
-        train_seconds = timings['train'] - sum(h['train_seconds']
-                                               for h in result.history)
+    def run_epoch(self, epoch: int) -> float:
+        cfg, loop = self.config, self.loop
+        if epoch % cfg.resample_every == 0:
+            self.negatives = uniform_negatives(loop.train_pairs, cfg.num_negatives,
+                                               loop.union.num_nodes, self.generator)
+        self.optimizer.zero_grad()
+        h_s, h_a = self.model.channel_outputs(loop.graph)
+        loss = self.loss_fn(h_s, loop.train_pairs, self.negatives)
+        if h_a is not None:
+            loss = loss + self.loss_fn(h_a, loop.train_pairs, self.negatives)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
 
-        t = time.perf_counter()
-        emb = result.embed()
-        metrics = evaluate_alignment_distance(emb, emb, test_pairs, p=1)
-        timings['evaluate'] += time.perf_counter() - t
-        info = dict(round=round_, epochs=stop - stops[round_ - 1] if round_ else stop,
-                    loss=loss.item(), train_pairs=train_pairs.size(1),
-                    train_seconds=train_seconds, **metrics)
-        result.history.append(info)
-        if callback is not None:
-            callback('round', info)
-    bar.close()
-    emb = result.embed()
+    def evaluate(self, pool) -> Dict:
+        emb = self.loop.result.embed()
+        return evaluate_alignment_distance(emb, emb, self.loop.test_pairs, p=1)
 
-    t = time.perf_counter()
-    result.extra_metrics['csls'] = evaluate_alignment(emb, emb, test_pairs,
-                                                      csls_k=cfg.csls_k)
-    timings['evaluate'] += time.perf_counter() - t
-    result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
-    timings['total'] = time.perf_counter() - t0
-    result.timings = timings
-    return result
+    def finish(self):
+        with self.loop.timed('evaluate'):
+            emb = self.loop.result.embed()
+            self.loop.result.extra_metrics['csls'] = evaluate_alignment(
+                emb, emb, self.loop.test_pairs, csls_k=self.config.csls_k)
+
+    def state_dict(self) -> Dict:
+        return dict(model=self.model.state_dict(),
+                    optimizer=self.optimizer.state_dict(),
+                    generator=self.generator.get_state(), negatives=self.negatives)
+
+    def load_state_dict(self, state: Dict):
+        self.model.load_state_dict(state['model'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.generator.set_state(state['generator'])
+        self.negatives = state['negatives']
+
+    @classmethod
+    def estimate_memory(cls, size: PairSize, cfg, growth: float,
+                        candidates: bool = False) -> MemoryEstimate:
+        n, c = size.entities, cfg.channels
+        common = common_terms(size, 3 * INDEX * 2)
+        widths = [c] + ([cfg.attr_channels] if cfg.attributes and size.attributes else [])
+        # The entity table and its gradient (plain SGD), the attribute weights
+        # and the pair's features; per view the unit rows and each layer's
+        # product and activation; the margin loss gathers each train pair's
+        # rows and their negatives' (both sides: anchor, other, difference,
+        # absolute value).
+        common['parameters'] = FLOAT * (2 * n * c + 2 * size.attributes
+                                        * cfg.attr_channels + n * size.attributes)
+        rows = 2 * (cfg.num_negatives + 1) * size.train_links
+        train = FLOAT * sum((1 + 2 * cfg.num_layers) * n * w + 4 * rows * w for w in widths)
+        test = size.test_links
+        evaluation = FLOAT * (n * sum(widths) + 2 * test * sum(widths)
+                              + 2 * min(EVAL_ROWS, test) * test)
+        return largest_phase(common, dict(train=dict(activations=train),
+                                          evaluate=dict(evaluation=evaluation)), growth)
+
+    @classmethod
+    def fitting_steps(cls, size: PairSize, cfg) -> List[Dict]:
+        return [dict(channels=cfg.channels // 2), dict(attributes=False)]
+
+
+def train_gcn_align(data: HeteroData, config: Optional[GCNAlignConfig] = None,
+                    progress: bool = True, callback=None,
+                    checkpoints: Optional[Checkpoints] = None) -> TrainResult:
+    r"""Trains GCN-Align on a KG pair with its train links and evaluates on
+    its test links by :math:`L_1` distance (the paper's evaluation), with
+    CSLS over cosine similarity as an extra evaluation
+    (``result.extra_metrics['csls']``); see :class:`GCNAlignSpec` and
+    :func:`~torch_geometric_ea.train.loop.fit` for the arguments."""
+    return GCNAlignSpec.fit(data, config, progress=progress, callback=callback,
+                            checkpoints=checkpoints)

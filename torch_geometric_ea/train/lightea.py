@@ -1,16 +1,20 @@
-r"""Running LightEA on a KG pair: features from the seed links, no
-training; the iterative variant (LightEA-I) adds confident one-to-one pairs
-as seeds between rounds."""
-import time
+r"""LightEA (Mao et al., EMNLP 2022) as a registered model: features from
+the seed links by three-view label propagation, no training, evaluated by
+sparse Sinkhorn; the iterative variant (LightEA-I) adds confident
+one-to-one pairs as seeds between rounds."""
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
-from tqdm.auto import tqdm
 
-from torch_geometric_ea.data.names import default_name_encoder, encode_names, names_info
+from torch_geometric_ea.data.names import (
+    NameEncoder,
+    default_name_encoder,
+    encode_names,
+    names_info,
+)
 from torch_geometric_ea.data.word_vectors import glove_vectors
 from torch_geometric_ea.metrics.decoding import (
     GatheredRows,
@@ -26,17 +30,32 @@ from torch_geometric_ea.metrics.ranking import (
 )
 from torch_geometric_ea.nn.functional import unit_rows_
 from torch_geometric_ea.nn.models.lightea import PROJECTIONS, LightEA, lightea_graph
+from torch_geometric_ea.nn.models.lightea import kronecker_factors as factor
 from torch_geometric_ea.runtime import return_freed_memory
 from torch_geometric_ea.train.checkpoint import Checkpoints
+from torch_geometric_ea.train.common import BOOTSTRAP, TrainResult
 from torch_geometric_ea.train.config import check_config
-from torch_geometric_ea.train.common import (
-    BOOTSTRAP,
-    TrainResult,
-    bootstrap_pool,
-    prepare_run,
+from torch_geometric_ea.train.memory import (
+    EVAL_ROWS,
+    FLOAT,
+    MemoryEstimate,
+    PairSize,
+    common_terms,
+    largest_phase,
+    name_terms,
+    scoring_bytes,
 )
+from torch_geometric_ea.train.registry import register_model
+from torch_geometric_ea.train.scale import MILLION_ENTITIES, num_entities
+from torch_geometric_ea.train.spec import AlignerSpec
 
-__all__ = ['LightEAConfig', 'train_lightea']
+__all__ = ['LightEAConfig', 'LightEASpec', 'train_lightea',
+           'evaluate_sparse_sinkhorn', 'confident_pairs']
+
+#: Bytes per merged edge of :func:`~torch_geometric_ea.nn.lightea_graph`
+#: (its tensors' storage, measured: 81-87 on DBP15K zh_en and the
+#: synthetic 20K and 100K pairs).
+GRAPH_BYTES_PER_EDGE = 87
 
 
 @dataclass
@@ -156,123 +175,229 @@ def confident_pairs(x: Tensor, pool_src: Tensor, pool_tgt: Tensor,
     r"""The pool's pairs whose sparse Sinkhorn score exceeds
     ``cfg.threshold``: each pool source with its best target (union ids,
     :math:`(2, P)`); above 0.5 they are one-to-one."""
+    at_src, at_tgt = confident_positions(x, pool_src, pool_tgt, cfg)
+    return torch.stack([pool_src[at_src], pool_tgt[at_tgt]])
+
+
+def confident_positions(x: Tensor, pool_src: Tensor, pool_tgt: Tensor,
+                        cfg: LightEAConfig) -> Tuple[Tensor, Tensor]:
+    r"""The positions in ``pool_src`` and ``pool_tgt`` of
+    :func:`confident_pairs`."""
     values, index = topk_inner_products(*_unit_pair(x, pool_src, pool_tgt),
                                         cfg.top_k, cfg.chunk_size)
     scores = sparse_sinkhorn(values, index, pool_tgt.numel(), tau=cfg.tau,
                              num_iters=cfg.sinkhorn_iters)
     best, at = scores.max(dim=1)
     keep = best > cfg.threshold
-    return torch.stack([pool_src[keep], pool_tgt[index[keep, at[keep]]]])
+    return keep.nonzero().view(-1), index[keep, at[keep]]
+
+
+@register_model
+class LightEASpec(AlignerSpec):
+    r"""LightEA: the parameter-free :class:`~torch_geometric_ea.nn.LightEA`
+    computes features from the seed links each round (with ``literal``,
+    beside a name view computed once from the first seeds, as the
+    official hybrid does); evaluated by sparse Sinkhorn
+    (:func:`evaluate_sparse_sinkhorn`); with ``iterations`` above 1 the
+    pool's confident pairs become seeds between rounds
+    (:func:`confident_pairs`). ``result.features`` holds the final
+    features (union order) and ``result.replay`` the seeds and random
+    states that recompute them."""
+    name = 'lightea'
+    config_class = LightEAConfig
+    module_class = LightEA
+
+    @classmethod
+    def build_graph(cls, union, data: HeteroData, config):
+        return lightea_graph(union.edge_index, union.edge_type, union.num_nodes,
+                             union.num_relations)
+
+    def __init__(self, loop, name_encoder: Optional[NameEncoder] = None):
+        super().__init__(loop)
+        cfg = self.config
+        rel_dim = cfg.rel_dim or cfg.ent_dim // 2
+        self.init_args = dict(ent_dim=cfg.ent_dim, depth=cfg.depth, rel_dim=rel_dim,
+                              mini_dim=cfg.mini_dim, projection=cfg.projection)
+        self.model = LightEA(**self.init_args)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.protocol = dict(ranking='sparse sinkhorn'
+                             + ('+names' if cfg.literal else ''))
+        self.features = None  # with names: [structure || name view], in place
+        if cfg.literal:  # the name view, from the first seeds (as the official)
+            with loop.timed('features'):
+                self._name_view(name_encoder)
+
+    def _name_view(self, name_encoder: Optional[NameEncoder]):
+        loop = self.loop
+        self.replay_names = dict(pairs=loop.train_pairs.cpu(),
+                                 generator_state=self.generator.get_state())
+        encoder = name_encoder or default_name_encoder(loop.data, self.config.name_dim)
+        labels = encode_names(loop.data, encoder, union=True).to(loop.device)
+        self.protocol['names'] = names_info(loop.data, encoder)
+        del encoder
+        glove_vectors.cache_clear()  # 0.24 GiB of word vectors, read once
+        return_freed_memory()
+        self.width = self.model.num_features()
+        self.features = torch.empty(loop.graph.num_nodes,
+                                    self.width + self.model.num_features(labels.size(1)),
+                                    dtype=loop.graph.ent_ent.dtype, device=loop.device)
+        self.model(loop.graph, loop.train_pairs, self.generator, labels=labels,
+                   out=self.features[:, self.width:])
+        del labels
+        return_freed_memory()
+
+    def rounds(self) -> int:
+        return self.config.iterations
+
+    def begin_round(self, round_: int):
+        loop = self.loop
+        with loop.timed('features'):
+            self.replay = dict(pairs=loop.train_pairs.cpu(),
+                               generator_state=self.generator.get_state())
+            if self.features is None:
+                self.x = self.model(loop.graph, loop.train_pairs, self.generator)
+            else:  # the structure's columns, beside the name view's
+                self.model(loop.graph, loop.train_pairs, self.generator,
+                           out=self.features[:, :self.width])
+                self.x = self.features
+                self.replay['names'] = self.replay_names
+
+    def evaluate(self, pool) -> Dict:
+        return_freed_memory()
+        return evaluate_sparse_sinkhorn(self.x, self.loop.test_pairs, self.config)
+
+    def propose(self, pool_src: Tensor, pool_tgt: Tensor) -> Tuple[Tensor, Tensor]:
+        return confident_positions(self.x, pool_src, pool_tgt, self.config)
+
+    def finish(self):
+        self.loop.result.features, self.loop.result.replay = self.x, self.replay
+
+    def state_dict(self) -> Dict:
+        return dict(generator=self.generator.get_state())
+
+    def load_state_dict(self, state: Dict):
+        self.generator.set_state(state['generator'])
+
+    def where(self) -> str:
+        return f"round {self.loop.at['round']}"
+
+    @classmethod
+    @torch.no_grad()
+    def embed(cls, aligner, literal: Optional[bool] = None) -> Tensor:
+        r"""The features replayed from the run's seeds and random states
+        (with its name view unless ``literal=False``), unit rows."""
+        model, graph, replay = aligner.model, aligner.graph, aligner.replay
+
+        def features(state, labels=None, out=None):
+            generator = torch.Generator()
+            generator.set_state(state['generator_state'])
+            pairs = state['pairs'].to(graph.ent_ent.device)
+            return model(graph, pairs, generator, labels=labels, out=out)
+
+        if 'names' not in replay or literal is False:
+            return unit_rows_(features(replay))
+        # [structure || name view], each written into its columns (as trained)
+        names = aligner.name_vectors(graph.ent_ent.device)
+        width = model.num_features()
+        out = names.new_empty(names.size(0), width + model.num_features(names.size(1)))
+        features(replay['names'], names, out=out[:, width:])
+        features(replay, out=out[:, :width])
+        return unit_rows_(out)
+
+    @classmethod
+    def huge_pages(cls, config) -> bool:
+        r"""Not with names: there huge pages raised the peak and slowed the
+        run (DBP15K zh_en, see the docs' memory page)."""
+        return not config.literal
+
+    @classmethod
+    def estimate_memory(cls, size: PairSize, cfg, growth: float,
+                        candidates: bool = False) -> MemoryEstimate:
+        n, d, edges = size.entities, cfg.ent_dim, size.merged_edges
+        rel_dim = cfg.rel_dim or d // 2
+        cols, m = rel_dim * cfg.mini_dim, cfg.mini_dim
+        model = LightEA(d, cfg.depth, rel_dim, m, cfg.projection)
+        chunk = min(model.relation_chunk(n), rel_dim)
+        common = common_terms(size, GRAPH_BYTES_PER_EDGE)
+
+        def rounds_and_kept(dim: int, labels: bool):
+            # While propagating (the rounds, the next and its sparse product)
+            # and after (what the projection reads: the Kronecker's running
+            # sum Z, every round for the Gaussian or given labels).
+            if cfg.projection == 'kronecker':
+                a, e = factor(dim)[0], factor(cols)[1]
+                rounds, kept = 3 * n * dim + 2 * n * a * e, n * a * e
+                if labels:
+                    rounds += cfg.depth * n * dim
+                    kept += (cfg.depth + 1) * n * dim
+                return rounds, kept
+            return (cfg.depth + 2) * n * dim, (cfg.depth + 1) * n * dim
+
+        # a chunk of relation dimensions: its projections and edge weights
+        relation = 3 * chunk * n * m + 2 * chunk * edges
+        rounds, kept = rounds_and_kept(d, False)
+        phases: Dict[str, Dict[str, int]] = {}
+        if cfg.literal:
+            # The name view is written into its columns of the evaluated
+            # [structure || name view] matrix, each round's structure into the
+            # others; the labels are freed once propagated.
+            names = name_terms(size, cfg.name_dim, common, kept=False)
+            width = cols + model.num_features(names['width'])
+            name_rounds, name_kept = rounds_and_kept(names['width'], True)
+            # the word vectors are dropped once the names are encoded
+            phases['encoding'] = {'encoding': names['encoding'],
+                                  'word vectors': common.pop('word vectors', 0)}
+            phases['name view'] = dict(features=FLOAT * (n * width + max(
+                name_rounds, name_kept + relation)))
+            features = FLOAT * (n * width + max(rounds, kept + relation))
+        else:
+            width = cols
+            features = FLOAT * max(rounds, kept + n * cols + relation)
+        test = size.test_links
+        # the top-k lists and the sparse Sinkhorn's kernels over them
+        scoring = scoring_bytes(test, test, width, cfg.top_k, cfg.both_ways,
+                                cfg.chunk_size, transposed=True) + 4 * FLOAT * test * cfg.top_k
+        phases.update(features=dict(features=features),
+                      evaluate=dict(features=FLOAT * n * width, evaluation=scoring))
+        if candidates:  # align's: every entity's unit features replayed, then
+            # the unlinked rows of both sides gathered and scored in blocks
+            free = n - 2 * size.train_links
+            phases['candidates'] = dict(
+                features=FLOAT * n * width,
+                candidates=FLOAT * free * (width + 2 * EVAL_ROWS),
+                names=FLOAT * n * names['width'] if cfg.literal else 0)
+        return largest_phase(common, phases, growth)
+
+    @classmethod
+    def fitting_steps(cls, size: PairSize, cfg) -> List[Dict]:
+        steps: List[Dict] = []
+        if cfg.projection != 'kronecker':
+            steps.append(dict(projection='kronecker'))
+        rel_dim = cfg.rel_dim or cfg.ent_dim // 2
+        return steps + [dict(top_k=min(cfg.top_k, 50)), dict(ent_dim=cfg.ent_dim // 2),
+                        dict(rel_dim=rel_dim // 2), dict(rel_dim=rel_dim // 4),
+                        dict(mini_dim=max(1, cfg.mini_dim // 2))]
+
+    @classmethod
+    def scale_settings(cls, data: HeteroData) -> Dict:
+        r"""The Kronecker projection, fewer columns and src->tgt ranking
+        only; above :data:`~torch_geometric_ea.train.scale.MILLION_ENTITIES`
+        fewer still and each source's 10 best candidates (see
+        :mod:`~torch_geometric_ea.train.scale`)."""
+        if num_entities(data) > MILLION_ENTITIES:
+            return dict(projection='kronecker', ent_dim=256, rel_dim=32, mini_dim=4,
+                        top_k=10, both_ways=False)
+        return dict(projection='kronecker', rel_dim=128, mini_dim=8, both_ways=False)
 
 
 def train_lightea(data: HeteroData, config: Optional[LightEAConfig] = None,
-                  progress: bool = True,
-                  callback: Optional[Callable[[str, Dict], None]] = None,
-                  checkpoints: Optional[Checkpoints] = None) -> TrainResult:
+                  progress: bool = True, callback=None,
+                  checkpoints: Optional[Checkpoints] = None,
+                  name_encoder: Optional[NameEncoder] = None) -> TrainResult:
     r"""Runs LightEA on a KG pair: features from the seed links (no
-    training), evaluated on the test links with sparse Sinkhorn
-    (:func:`evaluate_sparse_sinkhorn`); with ``config.iterations`` above 1,
-    the confident pairs of the pool become seeds between rounds.
-    ``result.model`` is the parameter-free :class:`~torch_geometric_ea.nn.LightEA`
-    and ``result.features`` the final features (union order).
-
-    Args:
-        data (HeteroData): A KG pair (see :mod:`torch_geometric_ea.data`).
-        config (LightEAConfig, optional): Settings.
-        progress (bool, optional): Show a progress bar. (default: :obj:`True`)
-        callback (callable, optional): Called as ``callback('round', info)``
-            after each round with its metrics.
-        checkpoints (Checkpoints, optional): Write a checkpoint between
-            rounds (and stop on request), or resume from its checkpoint
-            (see :mod:`~torch_geometric_ea.train.checkpoint`).
-    """
-    cfg = config or LightEAConfig()
-    timings: Dict[str, float] = {}
-    t0 = time.perf_counter()
-    run = prepare_run(data, cfg.seed, cfg.device, lambda union: lightea_graph(
-        union.edge_index, union.edge_type, union.num_nodes, union.num_relations))
-    union, graph = run.union, run.graph
-    train_pairs, test_pairs = run.train_pairs, run.test_pairs
-    rel_dim = cfg.rel_dim or cfg.ent_dim // 2
-    model = LightEA(cfg.ent_dim, cfg.depth, rel_dim, cfg.mini_dim, cfg.projection)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    pool_src, pool_tgt, protocol = bootstrap_pool(data, union.offset[0], test_pairs,
-                                                  cfg.bootstrap)
-    result = TrainResult(model, graph, metrics={}, init_args=dict(
-        ent_dim=cfg.ent_dim, depth=cfg.depth, rel_dim=rel_dim,
-        mini_dim=cfg.mini_dim, projection=cfg.projection),
-        protocol=dict(bootstrapping=protocol if cfg.iterations > 1 else None,
-                      ranking='sparse sinkhorn' + ('+names' if cfg.literal else '')))
-    timings['prepare'] = time.perf_counter() - t0
-    for key in ('features', 'evaluate', 'bootstrap', 'train'):
-        timings[key] = 0.0
-    features = None  # with names: [structure || name view], written in place
-    if cfg.literal:  # the name view, from the first seeds (as the official)
-        t = time.perf_counter()
-        replay_names = dict(pairs=train_pairs.cpu(),
-                            generator_state=generator.get_state())
-        name_encoder = default_name_encoder(data, cfg.name_dim)
-        labels = encode_names(data, name_encoder, union=True).to(run.device)
-        result.protocol['names'] = names_info(data, name_encoder)
-        del name_encoder
-        glove_vectors.cache_clear()  # 0.24 GiB of word vectors, read once
-        return_freed_memory()
-        width = model.num_features()
-        features = torch.empty(graph.num_nodes,
-                               width + model.num_features(labels.size(1)),
-                               dtype=graph.ent_ent.dtype, device=run.device)
-        model(graph, train_pairs, generator, labels=labels, out=features[:, width:])
-        del labels
-        return_freed_memory()
-        timings['features'] += time.perf_counter() - t
-    saved = checkpoints.start('lightea', data, cfg) if checkpoints else None
-    if saved is not None:  # the name view above is recomputed as it was
-        generator.set_state(saved['generator'])
-        train_pairs, pool_src, pool_tgt = (saved[k].to(run.device) for k in (
-            'train_pairs', 'pool_src', 'pool_tgt'))
-        for key in ('history', 'num_new_pairs', 'new_pairs'):
-            setattr(result, key, saved[key])
-        timings.update(saved['timings'], prepare=timings['prepare'])
-
-    def state() -> Dict:
-        return dict(generator=generator.get_state(), train_pairs=train_pairs,
-                    pool_src=pool_src, pool_tgt=pool_tgt, history=result.history,
-                    num_new_pairs=result.num_new_pairs, new_pairs=result.new_pairs,
-                    timings=dict(timings))
-
-    for round_ in tqdm(range(len(result.history), cfg.iterations), desc='lightea',
-                       disable=not progress, leave=False):
-        t = time.perf_counter()
-        replay = dict(pairs=train_pairs.cpu(), generator_state=generator.get_state())
-        if features is None:
-            x = model(graph, train_pairs, generator)
-        else:  # the structure's columns, beside the name view's
-            model(graph, train_pairs, generator, out=features[:, :width])
-            x = features
-            replay['names'] = replay_names
-        timings['features'] += time.perf_counter() - t
-        t = time.perf_counter()
-        return_freed_memory()
-        metrics = evaluate_sparse_sinkhorn(x, test_pairs, cfg)
-        timings['evaluate'] += time.perf_counter() - t
-        info = dict(round=round_, epochs=0, loss=float('nan'), losses=[],
-                    train_pairs=train_pairs.size(1), train_seconds=0.0, **metrics)
-        result.history.append(info)
-        if callback is not None:
-            callback('round', info)
-        if round_ + 1 < cfg.iterations and pool_src.numel() and pool_tgt.numel():
-            t = time.perf_counter()
-            new = confident_pairs(x, pool_src, pool_tgt, cfg)
-            pool_src = pool_src[~torch.isin(pool_src, new[0])]
-            pool_tgt = pool_tgt[~torch.isin(pool_tgt, new[1])]
-            train_pairs = torch.cat([train_pairs, new], dim=1)
-            result.num_new_pairs.append(new.size(1))
-            result.new_pairs.append(new.cpu())
-            timings['bootstrap'] += time.perf_counter() - t
-        if checkpoints and round_ + 1 < cfg.iterations:
-            checkpoints.epoch_end(state, f'round {round_ + 1}')
-    result.features, result.replay = x, replay
-    result.metrics = {k: v for k, v in result.history[-1].items() if '->' in k}
-    timings['total'] = time.perf_counter() - t0
-    result.timings = timings
-    return result
+    training), evaluated on the test links with sparse Sinkhorn; with
+    ``config.iterations`` above 1, the confident pairs of the pool become
+    seeds between rounds. See :class:`LightEASpec` and
+    :func:`~torch_geometric_ea.train.loop.fit` for the arguments."""
+    return LightEASpec.fit(data, config, progress=progress, callback=callback,
+                           checkpoints=checkpoints, name_encoder=name_encoder)

@@ -46,4 +46,3 @@ def get_model(name: str) -> Type:
         raise ValueError(f"unknown model {name!r}; choose from "
                          f"{', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
-

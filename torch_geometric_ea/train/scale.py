@@ -29,10 +29,11 @@ from typing import Any, Dict, Iterable
 
 from torch_geometric.data import HeteroData
 
-from torch_geometric_ea.data.pair import LINK, SRC, TGT
+from torch_geometric_ea.data.pair import SRC, TGT
+from torch_geometric_ea.train.registry import get_model
 
 __all__ = ['SCALE_ENTITIES', 'MILLION_ENTITIES', 'num_entities', 'scale_settings',
-           'keeps_freed_memory']
+           'keeps_freed_memory', 'scale_batch_size']
 
 #: Pairs with more entities (both KGs) than this get the scale settings.
 SCALE_ENTITIES = 60_000
@@ -45,7 +46,7 @@ def num_entities(data: HeteroData) -> int:
     return data[SRC].num_nodes + data[TGT].num_nodes
 
 
-def _batch_size(num_train: int) -> int:
+def scale_batch_size(num_train: int) -> int:
     r"""The power of two nearest above a fifth of the seed links, between
     1,024 and 32,768 (about five steps per epoch)."""
     size = 1024
@@ -56,35 +57,19 @@ def _batch_size(num_train: int) -> int:
 
 def scale_settings(model: str, data: HeteroData, explicit: Iterable[str]
                    ) -> Dict[str, Any]:
-    r"""The config fields of ``model`` to change for the size of ``data``,
+    r"""The config fields of ``model`` to change for the size of ``data``
+    (its :meth:`~torch_geometric_ea.train.spec.AlignerSpec.scale_settings`),
     leaving out every field in ``explicit`` (those the user set); empty for
     pairs of at most :data:`SCALE_ENTITIES` entities."""
-    size = num_entities(data)
-    if size <= SCALE_ENTITIES:
-        return {}
-    if model == 'dual-amn':
-        num_train = int(data[LINK].train_mask.sum())
-        settings = dict(candidates='random', num_candidates=4096,
-                        batch_size=_batch_size(num_train))
-        if size > MILLION_ENTITIES:
-            settings.update(channels=64, eval_top_k=10)
-    elif model == 'lightea' and size > MILLION_ENTITIES:
-        settings = dict(projection='kronecker', ent_dim=256, rel_dim=32,
-                        mini_dim=4, top_k=10, both_ways=False)
-    elif model == 'lightea':
-        settings = dict(projection='kronecker', rel_dim=128, mini_dim=8,
-                        both_ways=False)
-    else:
+    if num_entities(data) <= SCALE_ENTITIES:
         return {}
     explicit = set(explicit)
-    return {k: v for k, v in settings.items() if k not in explicit}
+    return {k: v for k, v in get_model(model).scale_settings(data).items()
+            if k not in explicit}
 
 
 def keeps_freed_memory(model: str, data: HeteroData) -> bool:
     r"""Whether a CPU run of ``model`` on ``data`` should keep freed memory
-    (:func:`~torch_geometric_ea.runtime.keep_freed_memory`): yes, but not
-    for Dual-AMN above :data:`MILLION_ENTITIES`, whose training tensors of
-    hundreds of MiB then fragment the heap (the 1M pair's run was resident
-    at 19.6 GiB in training; with glibc's defaults the whole run peaks at
-    12.45 GiB, with steps of 75 s instead of about 40 s)."""
-    return not (model == 'dual-amn' and num_entities(data) > MILLION_ENTITIES)
+    (:func:`~torch_geometric_ea.runtime.keep_freed_memory`; the model's
+    :meth:`~torch_geometric_ea.train.spec.AlignerSpec.keeps_freed_memory`)."""
+    return get_model(model).keeps_freed_memory(data)

@@ -76,7 +76,7 @@ def _inverse_norm(sq_norm: Tensor) -> Tensor:
     return sq_norm.sqrt().clamp(min=1e-12).reciprocal()
 
 
-def _factor(size: int) -> Tuple[int, int]:
+def kronecker_factors(size: int) -> Tuple[int, int]:
     r"""``(a, b)`` with :math:`a b` = ``size`` and :math:`a` the largest
     divisor not above :math:`\sqrt{\text{size}}`."""
     a = max(f for f in range(1, int(size ** 0.5) + 1) if size % f == 0)
@@ -228,7 +228,7 @@ class LightEA(torch.nn.Module):
         kept. Returns ``project(dims)`` :math:`(|\text{dims}|, N, m)` for
         ``dims`` that cover whole :math:`j`, their granularity, the row
         scaling and the relation features."""
-        (a, b), (c, e) = _factor(dim), _factor(self.rel_dim * self.mini_dim)
+        (a, b), (c, e) = kronecker_factors(dim), kronecker_factors(self.rel_dim * self.mini_dim)
         g = torch.randn(a, c, generator=generator).to(like)
         hs = torch.randn((self.depth + 1) * b, e, generator=generator).to(like).split(b)
         z: List[Tensor] = []  # the running sum, once the first round is in
@@ -272,7 +272,7 @@ class LightEA(torch.nn.Module):
         1 for the Gaussian."""
         if self.projection != 'kronecker':
             return 1
-        c = _factor(self.rel_dim * self.mini_dim)[0]
+        c = kronecker_factors(self.rel_dim * self.mini_dim)[0]
         return c // math.gcd(c, self.mini_dim)
 
     def relation_chunk(self, num_nodes: int, unit: Optional[int] = None) -> int:
