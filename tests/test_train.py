@@ -161,8 +161,8 @@ def test_nearest_entities_equal_brute_force():
 
 @pytest.mark.parametrize('field, value, match', [
     ('candidates', 'some', "'candidates' must be one of"),
-    ('decodings', 'sinkhorn,greedy', "'decodings' must be names from"),
-    ('semi_decoding', 'hungarian', "'semi_decoding' must be one of 'csls', 'sinkhorn'"),
+    ('decodings', 'sinkhorn,mutual', "'decodings' must be comma-separated names from"),
+    ('semi_decoding', 'hungarian', "'semi_decoding' must be one of .'mutual', 'sinkhorn'."),
 ])
 def test_rejects_unknown_decodings(field, value, match):
     with pytest.raises(ValueError, match=match):  # when the config is made

@@ -25,7 +25,11 @@ from torch_geometric_ea.metrics import (
     fuse_literal,
     mutual_nearest_neighbours,
 )
-from torch_geometric_ea.metrics.ranking import DECODINGS
+from torch_geometric_ea.metrics.decoding import (
+    PAIRING_DECODERS,
+    RANKING_DECODERS,
+    check_decoder,
+)
 from torch_geometric_ea.nn import DualAMN, NormalizedHardSampleMiningLoss, dual_amn_graph
 from torch_geometric_ea.nn.sampling import (
     loss_candidates,
@@ -150,11 +154,17 @@ class DualAMNConfig:
             sinkhorn_iters=1, name_dim=1, literal_weight=0, lr=0),
             positive=('lam', 'tau', 'sinkhorn_tau'), fractions=('dropout',),
             choices=dict(negatives=('all', 'other'), candidates=CANDIDATES,
-                         semi_decoding=('csls', 'sinkhorn'), bootstrap=BOOTSTRAP))
-        unknown = [d for d in self.decodings.split(',') if d and d not in DECODINGS]
-        if unknown:
-            raise ConfigError('decodings', f"names from {DECODINGS} separated "
-                              f"by commas", self.decodings)
+                         bootstrap=BOOTSTRAP))
+        for field, names, allowed, what in (
+                ('semi_decoding', [self.semi_decoding], PAIRING_DECODERS, 'one of'),
+                ('decodings', [d for d in self.decodings.split(',') if d],
+                 RANKING_DECODERS, 'comma-separated names from')):
+            for name in names:
+                try:
+                    check_decoder(name, allowed, field=field)
+                except ValueError:
+                    raise ConfigError(field, f"{what} {allowed} (or 'csls')",
+                                      getattr(self, field)) from None
 
 
 def batch_loss(encoder, graph, loss_fn, batch: Tensor, node_type: Tensor,

@@ -18,7 +18,7 @@ from torch_geometric_ea.data.names import (
 from torch_geometric_ea.data.word_vectors import glove_vectors
 from torch_geometric_ea.metrics.decoding import (
     GatheredRows,
-    sparse_sinkhorn,
+    sparse_sinkhorn_pairs,
     sparse_sinkhorn_ranks,
     topk_both_ways,
     topk_inner_products,
@@ -183,13 +183,10 @@ def confident_positions(x: Tensor, pool_src: Tensor, pool_tgt: Tensor,
                         cfg: LightEAConfig) -> Tuple[Tensor, Tensor]:
     r"""The positions in ``pool_src`` and ``pool_tgt`` of
     :func:`confident_pairs`."""
-    values, index = topk_inner_products(*_unit_pair(x, pool_src, pool_tgt),
-                                        cfg.top_k, cfg.chunk_size)
-    scores = sparse_sinkhorn(values, index, pool_tgt.numel(), tau=cfg.tau,
-                             num_iters=cfg.sinkhorn_iters)
-    best, at = scores.max(dim=1)
-    keep = best > cfg.threshold
-    return keep.nonzero().view(-1), index[keep, at[keep]]
+    pairs = sparse_sinkhorn_pairs(*_unit_pair(x, pool_src, pool_tgt), cfg.top_k,
+                                  threshold=cfg.threshold, tau=cfg.tau,
+                                  num_iters=cfg.sinkhorn_iters, chunk_size=cfg.chunk_size)
+    return pairs[0], pairs[1]
 
 
 @register_model
