@@ -170,8 +170,11 @@ class AlignerSpec:
         r"""Work at the start of a round, before its epochs."""
 
     def run_epoch(self, epoch: int) -> float:
-        r"""Trains one epoch (calling ``self.loop.step()`` after each
-        optimiser step); returns its loss."""
+        r"""Trains one epoch; returns its loss. A model whose epochs are
+        long may call ``self.loop.step()`` after each optimiser step, so
+        that a stop request is served there; it must then keep the epoch's
+        progress in :meth:`state_dict` and continue from it (a stop is
+        otherwise served at the epoch's end)."""
         raise NotImplementedError
 
     def evaluate(self, pool: Optional[Tuple[Tensor, Tensor]]) -> Dict:
