@@ -7,10 +7,11 @@ import os
 import sys
 from typing import Optional
 
-__all__ = ['keep_freed_memory', 'return_freed_memory', 'usable_cpus',
+__all__ = ['keep_freed_memory', 'return_freed_memory', 'disable_huge_pages', 'usable_cpus',
            'cgroup_cpu_limit', 'cgroup_memory_limit', 'proc_bytes']
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_PR_SET_THP_DISABLE = 41
 
 
 def keep_freed_memory() -> bool:
@@ -42,6 +43,20 @@ def return_freed_memory():
     libc = _glibc()
     if libc is not None and hasattr(libc, 'malloc_trim'):
         libc.malloc_trim(0)
+
+
+def disable_huge_pages() -> bool:
+    r"""Turns transparent huge pages off for this process from now on
+    (Linux's ``prctl(PR_SET_THP_DISABLE)``: the kernel then ignores the
+    huge-page hint torch gives its large CPU blocks), for runs whose model
+    does worse with them (see
+    :meth:`~torch_geometric_ea.train.spec.AlignerSpec.huge_pages`).
+    Returns whether it took effect."""
+    libc = _glibc()
+    try:
+        return libc is not None and libc.prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0
+    except AttributeError:  # a C library without prctl
+        return False
 
 
 def _glibc() -> Optional[ctypes.CDLL]:
