@@ -11,7 +11,10 @@ recomputed from the run's configuration and pair
 reflects the estimator of this checkout.
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/memory.py \
-        --out runs/memory --reuse --readme
+        --out runs/memory --reuse --docs
+
+``--docs`` rewrites the table of ``docs/results/memory.rst`` (its block
+``memory``, caption kept); ``--readme`` is its deprecated old name.
 """
 import argparse
 import json
@@ -25,7 +28,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from run import write_readme  # noqa: E402
+from docs_tables import write_block  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -60,7 +63,8 @@ RUNS = {
     + DBP15K,
     'rdgcn-names_dbp15k': ['--model', 'rdgcn', '--set', 'epochs=20'] + DBP15K,
 }
-# The runs HEAP_GROWTH was measured on (not in the README's table).
+# The runs HEAP_GROWTH was measured on (not in the table of
+# docs/results/memory.rst; its prose names them).
 CALIBRATION = {
     'dual-amn_20k': ['--model', 'dual-amn', '--dataset', 'synthetic',
                      '--num-entities', '20000', '--threads', '1'],
@@ -120,7 +124,12 @@ def _num_entities(results: dict):
         else None
 
 
-def row(results: dict, root: str) -> str:
+HEADER = ['model', 'pair', 'settings', 'heap', 'estimate GiB (phase)',
+          'measured peak GiB', 'estimate / peak']
+
+
+def cells(results: dict, root: str) -> list:
+    r"""The row of the run that wrote ``results`` (:data:`HEADER`), as text."""
     est = estimate(results, root)
     pair = (results['pair'] or f"synthetic {_num_entities(results):,}/side")
     scale = results.get('scale_settings') or {}
@@ -130,8 +139,17 @@ def row(results: dict, root: str) -> str:
     config = results['config']
     names = config.get('literal') or config.get('features') == 'names'
     model = results['model'] + (' (names)' if names else '')
-    return (f"| {model} | {pair} | {settings or 'paper'} | {heap} | "
-            f"{est.gib:.2f} ({est.phase}) | {peak:.2f} | {est.gib / peak:.2f} |")
+    return [model, pair, settings or 'paper', heap, f'{est.gib:.2f} ({est.phase})',
+            f'{peak:.2f}', f'{est.gib / peak:.2f}']
+
+
+def markdown(line: list) -> str:
+    return '| ' + ' | '.join(line) + ' |'
+
+
+def row(results: dict, root: str) -> str:
+    r"""The Markdown row of the run that wrote ``results``."""
+    return markdown(cells(results, root))
 
 
 def _storage_bytes(graph) -> int:
@@ -189,18 +207,23 @@ def main(argv=None):
                         "instead of running it")
     parser.add_argument('--root', default=os.environ.get('TORCH_GEOMETRIC_EA_MIRROR',
                                                          'data'))
-    parser.add_argument('--readme', action='store_true',
-                        help="write the table into README.md's memory block")
+    parser.add_argument('--docs', action='store_true',
+                        help='rewrite the table of docs/results/memory.rst (its '
+                        'block memory) with these rows')
+    parser.add_argument('--readme', action='store_true', help='deprecated: --docs')
     args = parser.parse_args(argv)
+    if args.readme:
+        print('--readme is deprecated (the tables are on the docs pages): use '
+              '--docs', file=sys.stderr)
     if args.constants:
         return constants(args.root)
-    lines = ['| model | pair | settings | heap | estimate GiB (phase) | '
-             'measured peak GiB | estimate / peak |', '|---|---|---|---|---|---|---|']
+    print(markdown(HEADER), '|---' * len(HEADER) + '|', sep='\n')
+    rows = []
     for name in args.runs:
-        lines.append(row(run(name, args.out, args.reuse, args.root), args.root))
-        print(lines[-1], flush=True)
-    if args.readme:
-        write_readme('\n'.join(lines) + '\n', block='memory')
+        rows.append(cells(run(name, args.out, args.reuse, args.root), args.root))
+        print(markdown(rows[-1]), flush=True)
+    if args.docs or args.readme:
+        print('wrote', write_block('memory', HEADER, rows))
 
 
 if __name__ == '__main__':

@@ -1,10 +1,17 @@
 r"""Benchmark harness: runs models x datasets x seeds with the ``train``
 command, one fresh process per run, and writes one JSON record per run,
 a Markdown table with the papers' numbers beside ours, and a plot.
-The full table in the README (every model of ``configs.TABLE`` on DBP15K's
-three pairs and SRPRS en_fr) is one command:
+The table of ``docs/results/models.rst`` (every model of ``configs.TABLE``
+on DBP15K's three pairs and SRPRS en_fr) is one command, which rewrites
+that page's table and the plot ``docs/results.png``:
 
-    TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/run.py --reuse --readme
+    TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/run.py --reuse --docs
+
+``--docs BLOCK`` rewrites the ``csv-table`` between ``.. BLOCK:begin`` and
+``.. BLOCK:end`` on the docs page that holds it (``docs_tables.PAGES``:
+``results``, ``bootstrapping``, ``literal``, ``candidates``, ``scale``,
+``lightea``, ``lightea-names``), keeping its caption; ``--readme BLOCK`` is
+its deprecated old name.
 
 Each run's record (its ``results.json`` with the entry and pair) is kept
 in ``benchmarks/results/`` and committed, so the table outlives the
@@ -29,7 +36,7 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from configs import (  # noqa: E402
@@ -39,11 +46,14 @@ from configs import (  # noqa: E402
     paper_direction,
     paper_hits1,
 )
+from docs_tables import PAGES, write_block  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-README = osp.join(ROOT, 'README.md')
 RECORDS = osp.join(ROOT, 'benchmarks', 'results')
 RUNS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
+# The docs blocks that hold harness tables (``--docs BLOCK``).
+BLOCKS = ['results', 'bootstrapping', 'literal', 'candidates', 'scale', 'lightea',
+          'lightea-names']
 
 
 RUNTIME_OPTIONS = {'--out': 1, '--json': 0, '--threads': 1, '--resume': 1,
@@ -141,7 +151,8 @@ def rows(record: Dict) -> List[Dict]:
     r"""Table rows of a record, each a dict with ``variant`` and
     :data:`COLUMNS`: the final result and, for a semi-supervised run, first
     the basic result (round 0). A transcribed record (``"transcribed"``
-    names where its figures come from, e.g. a README table whose run
+    names where its figures come from, e.g. ``README at 52199cf``: a table
+    of the README before the tables moved to the docs pages, whose run
     folders were lost) holds its rows as they were tabulated."""
     if 'transcribed' in record:
         return record['rows']
@@ -249,36 +260,48 @@ def _cell(value, digits: int) -> str:
     return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
 
 
-def table(records: List[Dict], command: str, phases: bool = False) -> str:
-    r"""The Markdown table of ``records`` with the papers' Hits@1 beside
-    ours; a transcribed record's rows name their source in the last
-    column. With ``phases``, the wall time of each phase of a run too
-    (``whole run``: from loading the data to the last evaluation)."""
+HEADER = ['model', 'data', 'seed', 'bootstrapping', 'Hits@1', 'Hits@10', 'MRR',
+          'Hits@1 tgt->src', 'CSLS Hits@1', 'paper Hits@1', "ours, paper's direction",
+          'not as in the paper', 'train s', 's / epoch', 'peak GiB', 'threads']
+
+
+def cells(records: List[Dict],
+          phases: bool = False) -> Tuple[List[str], List[List[str]]]:
+    r"""The header and the rows (cells as text) of the table of ``records``
+    with the papers' Hits@1 beside ours; a transcribed record's rows name
+    their source in the last column. With ``phases``, the wall time of each
+    phase of a run too (``whole run``: from loading the data to the last
+    evaluation)."""
     digits = {'train s': 0, 's / epoch': 2, 'peak GiB': 2}
-    head = ('| model | data | seed | bootstrapping | Hits@1 | Hits@10 | MRR '
-            '| Hits@1 tgt->src | CSLS Hits@1 | paper Hits@1 | ours, paper\'s '
-            'direction | not as in the paper | train s | s / epoch | peak GiB '
-            '| threads | ')
-    head += ''.join(f'{k} s | ' for k in PHASES) if phases else ''
-    lines = [f'Command: `{command}`', '', head + 'record |',
-             '|---' * head.count('|') + '|']
+    header = HEADER + ([f'{k} s' for k in PHASES] if phases else []) + ['record']
+    body = []
     for r in records:
         for row in rows(r):
             paper = paper_hits1(r['entry'], r['run'], row['variant'])
             direction = paper_direction(r['entry'])
             ours = row['hits@1'] if direction == 'src->tgt' else row['hits@1 tgt->src']
-            cells = [label(r['entry'], row['variant'], names_used(r)), r['run'],
-                     r['seed'],
-                     row.get('bootstrapping') or bootstrapping(r, row['variant'])]
-            cells += [_cell(row[k], 3) for k in COLUMNS[:5]]
-            cells += [_cell(paper, 3),
-                      f'{_cell(ours, 3)} ({direction})' if paper is not None else '-',
-                      row['not as in the paper']]
-            cells += [_cell(row[k], digits.get(k, 0)) for k in COLUMNS[5:9]]
+            line = [label(r['entry'], row['variant'], names_used(r)), r['run'],
+                    r['seed'],
+                    row.get('bootstrapping') or bootstrapping(r, row['variant'])]
+            line += [_cell(row[k], 3) for k in COLUMNS[:5]]
+            line += [_cell(paper, 3),
+                     f'{_cell(ours, 3)} ({direction})' if paper is not None else '-',
+                     row['not as in the paper']]
+            line += [_cell(row[k], digits.get(k, 0)) for k in COLUMNS[5:9]]
             if phases:
-                cells += [_cell(row.get('phases', {}).get(k), 0) for k in PHASES]
-            cells.append(r.get('transcribed', 'results.json'))
-            lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
+                line += [_cell(row.get('phases', {}).get(k), 0) for k in PHASES]
+            line.append(r.get('transcribed', 'results.json'))
+            body.append([str(c) for c in line])
+    return header, body
+
+
+def table(records: List[Dict], command: str, phases: bool = False) -> str:
+    r"""The Markdown table of ``records`` (:func:`cells`) under the line
+    ``Command: `command```."""
+    header, body = cells(records, phases)
+    lines = [f'Command: `{command}`', '', '| ' + ' | '.join(header) + ' |',
+             '|---' * len(header) + '|']
+    lines += ['| ' + ' | '.join(line) + ' |' for line in body]
     return '\n'.join(lines)
 
 
@@ -319,17 +342,33 @@ def plot(records: List[Dict], path: str) -> bool:
     return True
 
 
-def write_readme(text: str, block: str = 'results', path: str = README):
-    r"""Replaces the README's ``<!-- block:begin -->`` ... ``<!-- block:end
-    -->`` part with ``text``."""
-    begin, end = f'<!-- {block}:begin -->', f'<!-- {block}:end -->'
-    with open(path) as f:
-        readme = f.read()
-    if begin not in readme or end not in readme:
-        raise SystemExit(f'{path} has no {begin} ... {end} block')
-    head, rest = readme.split(begin, 1)
-    with open(path, 'w') as f:
-        f.write(head + f'{begin}\n{text}\n{end}' + rest.split(end, 1)[1])
+def docs_command(argv: List[str]) -> str:
+    r"""The command line of the harness as a docs page shows it: ``argv``
+    without ``--docs``/``--readme`` and their block (the table is the same
+    with or without them)."""
+    kept, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ('--docs', '--readme'):
+            i += 2 if i + 1 < len(argv) and argv[i + 1] in BLOCKS else 1
+            continue
+        if not word.startswith(('--docs=', '--readme=')):
+            kept.append(word)
+        i += 1
+    return ' '.join(['python benchmarks/run.py'] + kept)
+
+
+def write_docs(records: List[Dict], command: str, block: str = 'results',
+               phases: bool = False, missing: List[str] = (),
+               path: Optional[str] = None) -> str:
+    r"""Rewrites the ``csv-table`` of ``block`` on its docs page
+    (:data:`docs_tables.PAGES`, e.g. ``results``: ``docs/results/models.rst``;
+    or the page ``path``) with the table of ``records`` (:func:`cells`),
+    the ``Command:`` line before it and the runs ``missing`` after it;
+    the table's caption stays. Returns the page's path."""
+    header, body = cells(records, phases)
+    notes = ['Not run yet: ' + '; '.join(missing) + '.'] if missing else []
+    return write_block(block, header, body, command=command, notes=notes, path=path)
 
 
 def main(argv=None):
@@ -359,10 +398,19 @@ def main(argv=None):
     parser.add_argument('--phases', action='store_true',
                         help='a column per phase of each run (load, prepare, '
                         'evaluate, whole run)')
-    parser.add_argument('--readme', nargs='?', const='results', metavar='BLOCK',
-                        help="write the table into README.md's BLOCK "
-                        "(default: results; its plot to docs/results.png)")
+    parser.add_argument('--docs', nargs='?', const='results', choices=BLOCKS,
+                        metavar='BLOCK',
+                        help="rewrite BLOCK's table on its docs page: "
+                        + ', '.join(f'{b} ({PAGES[b]})' for b in BLOCKS)
+                        + ' (default: results, whose plot also goes to '
+                        'docs/results.png)')
+    parser.add_argument('--readme', nargs='?', const='results', choices=BLOCKS,
+                        metavar='BLOCK', help='deprecated: --docs')
     args, extra = parser.parse_known_args(argv)
+    if args.readme:
+        print('--readme is deprecated (the tables are on the docs pages): use '
+              '--docs', file=sys.stderr)
+        args.docs = args.docs or args.readme
     runs = args.runs[:1] if args.quick else args.runs
     kept = args.records or (args.out if args.quick else RECORDS)
     missing = []
@@ -384,20 +432,19 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     with open(osp.join(args.out, 'records.json'), 'w') as f:
         json.dump(records, f, indent=2)
-    command = 'python benchmarks/run.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
+    command = docs_command(argv if argv is not None else sys.argv[1:])
     text = table(records, command, args.phases)
     if missing:
         text += '\n\nNot run yet: ' + '; '.join(missing) + '.'
     with open(osp.join(args.out, 'table.md'), 'w') as f:
         f.write(text + '\n')
     print(text)
-    # The README shows the plot of the main table only.
-    if plot(records, osp.join(args.out, 'results.png')) and args.readme == 'results':
+    # docs/results/index.rst shows the plot of the main table only.
+    if plot(records, osp.join(args.out, 'results.png')) and args.docs == 'results':
         shutil.copy(osp.join(args.out, 'results.png'),
                     osp.join(ROOT, 'docs', 'results.png'))
-    if args.readme:
-        write_readme(text, args.readme)
+    if args.docs:
+        print('wrote', write_docs(records, command, args.docs, args.phases, missing))
     return 0
 
 

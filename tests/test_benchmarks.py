@@ -161,16 +161,122 @@ def test_synthetic_runs_pass_their_size(tmp_path, monkeypatch):
     assert cmd[cmd.index('--num-entities') + 1] == '5000' and '--pair' not in cmd
 
 
-def test_write_readme_replaces_only_its_block(tmp_path):
+def test_docs_option_rewrites_a_pages_table_in_place(tmp_path):
+    run, tables = load('run'), load('docs_tables')
+    path = tmp_path / 'scale.rst'
+    original = open(tables.page('scale'), encoding='utf-8').read()
+    path.write_text(original, encoding='utf-8')
+    caption = tables.read_block('scale', str(path)).caption
+    records = [record('dual-amn:scale', 'dual-amn', 'synthetic/5000', 0.5,
+                      batch_size=8192, candidates='random'),
+               record('gcn-align', 'gcn-align', 'synthetic/5000', 0.25)]
+    command = run.docs_command(['--models', 'dual-amn:scale', 'gcn-align', '--runs',
+                                'synthetic/5000', '--finished', '--phases', '--docs',
+                                'scale'])
+    assert command == ('python benchmarks/run.py --models dual-amn:scale gcn-align '
+                       '--runs synthetic/5000 --finished --phases')
+    missing = ['lightea:scale on synthetic/5000 (seed 0)']
+    run.write_docs(records, command, 'scale', phases=True, missing=missing,
+                   path=str(path))
+    text = path.read_text(encoding='utf-8')
+    header, rows = run.cells(records, phases=True)
+    # the caption stays, the header and the rows are the harness's, as
+    # csv-table lines (cells quoted: a comma inside one stays in it; a
+    # lone '-' escaped, else it would be a bullet list)
+    assert f'.. csv-table:: {caption}\n' in text
+    assert '   :header: "model","data","seed","bootstrapping","Hits@1",' in text
+    assert header[-5:] == ['load s', 'prepare s', 'evaluate s', 'whole run s', 'record']
+    assert ('   "dual-amn (scale)","synthetic/5000","0","\\-","0.500",' in text
+            and '"batch_size=8192, candidates=random"' in text)
+    assert f'Command: ``{command}``' in text and 'Not run yet: lightea:scale' in text
+    block = tables.read_block('scale', str(path))
+    assert (block.caption, block.header, block.rows) == (caption, header, rows)
+    assert block.command == command
+    assert block.notes == ['Not run yet: ' + missing[0] + '.']
+    # only the block changed
+    begin, end = '.. scale:begin\n', '.. scale:end\n'
+    assert text.split(begin)[0] == original.split(begin)[0]
+    assert text.split(end)[1] == original.split(end)[1]
+    # the same rows again: the page byte for byte as it was
+    run.write_docs(records, command, 'scale', phases=True, missing=missing,
+                   path=str(path))
+    assert path.read_text(encoding='utf-8') == text
+    with pytest.raises(SystemExit, match='has no .. results:begin'):
+        run.write_docs(records, command, 'results', path=str(path))
+
+
+def test_docs_tables_are_valid_restructuredtext():
+    docutils = pytest.importorskip('docutils.core')
+    tables = load('docs_tables')
+    block = tables.Block('A caption', [':widths: auto'], ['a', 'b, c', 'd'],
+                         [['-', 'x, y', 'say "hi"'], ['* z', 'back\\slash', '0.5']],
+                         'python benchmarks/run.py --finished', ['Not run yet: x.'])
+    text = tables.render_block(block)
+    assert tables.parse_block(text) == block
+    tree = docutils.publish_doctree(text, settings_overrides=dict(
+        report_level=2, halt_level=2))
+    entries = [[e.astext() for e in row.findall(lambda n: n.tagname == 'entry')]
+               for row in tree.findall(lambda n: n.tagname == 'row')]
+    assert entries == [block.header] + block.rows
+    assert not list(tree.findall(lambda n: n.tagname == 'bullet_list'))
+
+
+def test_memory_docs_option_writes_its_rows(tmp_path):
+    memory, tables = load('memory'), load('docs_tables')
+    path = tmp_path / 'memory.rst'
+    path.write_text(open(tables.page('memory'), encoding='utf-8').read(),
+                    encoding='utf-8')
+    rows = [['dual-amn', 'synthetic 5,000/side', 'candidates=random, batch_size=512',
+             'kept', '1.00 (train)', '0.90', '1.11']]
+    tables.write_block('memory', memory.HEADER, rows, path=str(path))
+    text = path.read_text(encoding='utf-8')
+    block = tables.read_block('memory', str(path))
+    assert block.caption == 'Memory: estimated against measured peaks'
+    assert block.header == memory.HEADER and block.rows == rows
+    assert block.command is None
+    assert ('   "dual-amn","synthetic 5,000/side","candidates=random, batch_size=512",'
+            '"kept","1.00 (train)","0.90","1.11"\n') in text
+    tables.write_block('memory', memory.HEADER, rows, path=str(path))
+    assert path.read_text(encoding='utf-8') == text
+
+
+@pytest.mark.parametrize('block', ['results', 'bootstrapping', 'literal', 'candidates',
+                                   'scale', 'memory', 'lightea', 'lightea-names',
+                                   'names-only'])
+def test_docs_pages_tables_read_and_write_back_unchanged(block, tmp_path):
+    tables = load('docs_tables')
+    assert set(tables.PAGES) == {'results', 'bootstrapping', 'literal', 'candidates',
+                                 'scale', 'memory', 'lightea', 'lightea-names',
+                                 'names-only'}
+    original = open(tables.page(block), 'rb').read()
+    path = tmp_path / 'page.rst'
+    path.write_bytes(original)
+    found = tables.read_block(block, str(path))
+    assert found.rows and all(len(row) == len(found.header) for row in found.rows)
+    tables.write_block(block, found.header, found.rows, found.command, found.notes,
+                       path=str(path))
+    assert path.read_bytes() == original
+
+
+def test_readme_option_is_a_deprecated_docs_option(tmp_path, monkeypatch, capsys):
     run = load('run')
-    path = tmp_path / 'README.md'
-    path.write_text('a\n<!-- scale:begin -->\nold\n<!-- scale:end -->\nb\n'
-                    '<!-- results:begin -->\nkeep\n<!-- results:end -->\n')
-    run.write_readme('new', 'scale', str(path))
-    assert path.read_text() == ('a\n<!-- scale:begin -->\nnew\n<!-- scale:end -->\nb\n'
-                                '<!-- results:begin -->\nkeep\n<!-- results:end -->\n')
-    with pytest.raises(SystemExit, match='no <!-- other:begin -->'):
-        run.write_readme('x', 'other', str(path))
+    written = []
+    monkeypatch.setattr(run, 'write_docs', lambda *args, **kwargs: written.append(args))
+    monkeypatch.setattr(run, 'plot', lambda *args: False)
+    kept = tmp_path / 'records'
+    kept.mkdir()
+    (kept / 'x.json').write_text(json.dumps(record('gcn-align', 'gcn-align',
+                                                   'dbp15k/zh_en', 0.4)))
+    common = ['--collect', '--records', str(kept), '--out', str(tmp_path / 'out')]
+    assert run.main(common + ['--readme', 'candidates']) == 0
+    assert '--readme is deprecated' in capsys.readouterr().err
+    assert run.main(common + ['--docs', 'candidates']) == 0
+    assert run.main(common + ['--docs']) == 0
+    assert [args[2] for args in written] == ['candidates', 'candidates', 'results']
+    assert {args[1] for args in written} == {
+        'python benchmarks/run.py ' + ' '.join(common)}
+    with pytest.raises(SystemExit):
+        run.main(common + ['--docs', 'memory'])  # memory.py's block
 
 
 @pytest.mark.real_data
