@@ -72,9 +72,6 @@ class MeanSpec(AlignerSpec):
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.config.lr)
         self.protocol = dict(ranking='csls')
 
-    def epochs(self, round_: int) -> int:
-        return self.config.epochs
-
     def run_epoch(self, epoch: int) -> float:
         pairs, n = self.loop.train_pairs, self.loop.union.num_nodes
         for half in pairs.chunk(2, dim=1):  # two steps per epoch
@@ -91,13 +88,6 @@ class MeanSpec(AlignerSpec):
     def evaluate(self, pool) -> Dict:
         emb = self.loop.result.embed()
         return evaluate_alignment(emb, emb, self.loop.test_pairs)
-
-    def state_dict(self) -> Dict:
-        return dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict())
-
-    def load_state_dict(self, state: Dict):
-        self.model.load_state_dict(state['model'])
-        self.optimizer.load_state_dict(state['optimizer'])
 
     @classmethod
     def estimate_memory(cls, size, cfg, growth, candidates=False):

@@ -322,13 +322,11 @@ class DualAMNSpec(AlignerSpec):
                     tau=cfg.sinkhorn_tau, num_iters=cfg.sinkhorn_iters)
 
     def state_dict(self) -> Dict:
-        return dict(model=self.model.state_dict(),
-                    optimizer=self.optimizer.state_dict(), perm=self.perm,
-                    start=self.start, total=self.total, nearest=self.nearest)
+        return dict(super().state_dict(), perm=self.perm, start=self.start,
+                    total=self.total, nearest=self.nearest)
 
     def load_state_dict(self, state: Dict):
-        self.model.load_state_dict(state['model'])
-        self.optimizer.load_state_dict(state['optimizer'])
+        super().load_state_dict(state)
         self.perm, self.start = state['perm'], state['start']
         self.total, self.nearest = state['total'], state['nearest']
 

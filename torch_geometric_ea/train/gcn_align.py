@@ -124,12 +124,6 @@ class GCNAlignSpec(AlignerSpec):
         self.protocol = dict(ranking='l1')
         self.negatives = None
 
-    def epochs(self, round_: int) -> int:
-        return self.config.epochs
-
-    def eval_every(self) -> Optional[int]:
-        return self.config.eval_every or None
-
     def run_epoch(self, epoch: int) -> float:
         cfg, loop = self.config, self.loop
         if epoch % cfg.resample_every == 0:
@@ -155,13 +149,11 @@ class GCNAlignSpec(AlignerSpec):
                 emb, emb, self.loop.test_pairs, csls_k=self.config.csls_k)
 
     def state_dict(self) -> Dict:
-        return dict(model=self.model.state_dict(),
-                    optimizer=self.optimizer.state_dict(),
-                    generator=self.generator.get_state(), negatives=self.negatives)
+        return dict(super().state_dict(), generator=self.generator.get_state(),
+                    negatives=self.negatives)
 
     def load_state_dict(self, state: Dict):
-        self.model.load_state_dict(state['model'])
-        self.optimizer.load_state_dict(state['optimizer'])
+        super().load_state_dict(state)
         self.generator.set_state(state['generator'])
         self.negatives = state['negatives']
 

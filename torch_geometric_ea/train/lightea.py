@@ -270,9 +270,10 @@ class LightEASpec(AlignerSpec):
         self.loop.result.features, self.loop.result.replay = self.x, self.replay
 
     def state_dict(self) -> Dict:
-        return dict(generator=self.generator.get_state())
+        return dict(super().state_dict(), generator=self.generator.get_state())
 
     def load_state_dict(self, state: Dict):
+        super().load_state_dict(state)
         self.generator.set_state(state['generator'])
 
     def where(self) -> str:

@@ -138,12 +138,6 @@ class RDGCNSpec(AlignerSpec):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.negatives = None
 
-    def epochs(self, round_: int) -> int:
-        return self.config.epochs
-
-    def eval_every(self) -> Optional[int]:
-        return self.config.eval_every or None
-
     def run_epoch(self, epoch: int) -> float:
         cfg, loop = self.config, self.loop
         pairs = loop.train_pairs
@@ -170,12 +164,10 @@ class RDGCNSpec(AlignerSpec):
         return metrics
 
     def state_dict(self) -> Dict:
-        return dict(model=self.model.state_dict(),
-                    optimizer=self.optimizer.state_dict(), negatives=self.negatives)
+        return dict(super().state_dict(), negatives=self.negatives)
 
     def load_state_dict(self, state: Dict):
-        self.model.load_state_dict(state['model'])
-        self.optimizer.load_state_dict(state['optimizer'])
+        super().load_state_dict(state)
         self.negatives = state['negatives']
 
     @classmethod

@@ -149,9 +149,11 @@ class AlignerSpec:
     def __init__(self, loop, **options):
         self.loop = loop
         self.config = loop.config
-        #: Set by subclasses: the module, its arguments, the ranking line.
+        #: Set by subclasses: the module, its arguments, its optimiser (if
+        #: it trains) and how it ranks (``protocol['ranking']``).
         self.model: torch.nn.Module = None
         self.init_args: Dict = {}
+        self.optimizer: Optional[torch.optim.Optimizer] = None
         self.protocol: Dict[str, Any] = {}
 
     def rounds(self) -> int:
@@ -159,12 +161,14 @@ class AlignerSpec:
         return 1
 
     def epochs(self, round_: int) -> int:
-        r"""Training epochs of round ``round_`` (0: a feature round)."""
-        return 0
+        r"""Training epochs of round ``round_``: the config's ``epochs``
+        (none: a feature round)."""
+        return getattr(self.config, 'epochs', 0)
 
     def eval_every(self) -> Optional[int]:
-        r"""Evaluate also every that many epochs inside a round."""
-        return None
+        r"""Evaluate also every that many epochs inside a round: the
+        config's ``eval_every`` (none or 0: at the round's end only)."""
+        return getattr(self.config, 'eval_every', 0) or None
 
     def begin_round(self, round_: int):
         r"""Work at the start of a round, before its epochs."""
@@ -193,11 +197,19 @@ class AlignerSpec:
         r"""Work after the last round (e.g. further decodings)."""
 
     def state_dict(self) -> Dict:
-        r"""What a checkpoint keeps of this run beyond the loop's state."""
-        return {}
+        r"""What a checkpoint keeps of this run beyond the loop's state:
+        the module's and the optimiser's states (extend it with what the
+        model's steps keep, e.g. negatives)."""
+        state = dict(model=self.model.state_dict())
+        if self.optimizer is not None:
+            state['optimizer'] = self.optimizer.state_dict()
+        return state
 
     def load_state_dict(self, state: Dict):
         r"""Restores :meth:`state_dict`."""
+        self.model.load_state_dict(state['model'])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state['optimizer'])
 
     def where(self) -> str:
         r"""Where the run stands, in words (for a stop's message)."""
