@@ -137,7 +137,8 @@ PAPER_HITS1 = {
     ('rdgcn:names', 'dbp15k/fr_en'): 0.886,
     # LightEA with machine-translated names (Mao et al. 2022, its main
     # table); set beside our three-round run. Its SRPRS figure is for fr_en
-    # (French KG1), ours en_fr, so it is left to the README's prose.
+    # (French KG1), ours en_fr, so it is left to the prose under the table
+    # "LightEA with translated names" of docs/results/lightea.rst.
     ('lightea:names-iterative', 'dbp15k/zh_en'): 0.952,
     ('lightea:names-iterative', 'dbp15k/ja_en'): 0.981,
     ('lightea:names-iterative', 'dbp15k/fr_en'): 0.998,

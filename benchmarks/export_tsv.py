@@ -1,8 +1,8 @@
 r"""Writes a benchmark pair as the TSV files ``align`` reads (``kg1.tsv``,
 ``kg2.tsv``: head, relation, tail URIs; ``seeds.tsv``: the training links;
 ``test.tsv``: the test links), to run ``align`` on a benchmark as a user
-would on KGs of their own (names from the URIs), e.g. for the README's
-``align`` memory figure:
+would on KGs of their own (names from the URIs), e.g. for the ``align``
+memory figure of ``docs/results/memory.rst``:
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/export_tsv.py \
         --dataset dbp15k --pair fr_en --out runs/fr_en_tsv

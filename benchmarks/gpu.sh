@@ -12,7 +12,8 @@
 #    ja_en basic (the official notebook's 20 epochs: 27 s) and the 100K
 #    synthetic pair with the scale settings (the paper's DWY100K: 1,100 s);
 #    records go to benchmarks/results/gpu (kept apart from the CPU records)
-#    and the Markdown table to $OUT/table.md, the README block `gpu`.
+#    and the Markdown table to $OUT/table.md, for the page
+#    docs/results/gpu.rst (GPU runs: no figure there yet).
 # With the mirror copied into an ignored folder of the repository, the
 # device tool carries it (64 MiB in all: dbp15k/zh_en and ja_en fit).
 set -euo pipefail

@@ -22,7 +22,10 @@ alone with the same policy (2x is a fair share of two cores).
         --sharing --dataset dbp15k --pair zh_en
 
 Accuracy effects of the levers that change the optimisation (candidates,
-batch size, other-KG negatives) come from full ``train`` runs (README).
+batch size, other-KG negatives) come from full ``train`` runs:
+``docs/results/candidates.rst`` (fewer loss candidates, other-KG
+negatives), ``docs/results/scale.rst`` (the batch sizes of the scale
+settings); this script's tables are on ``docs/results/levers.rst``.
 """
 import argparse
 import json

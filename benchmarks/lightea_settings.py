@@ -3,7 +3,9 @@ r"""LightEA feature settings side by side on one pair: for each setting
 the features, their raw-cosine Hits@1 and Hits@10 on a random sample of
 test links (each ranked exactly against every test target), and the
 process's peak memory so far. The sample keeps 1M-pair comparisons to
-minutes; the full evaluation is the harness's (README).
+minutes; the full evaluation is the harness's (``docs/results/scale.rst``
+and ``docs/results/lightea.rst``), and this script's tables inform
+``docs/results/scale.rst``.
 
     python benchmarks/lightea_settings.py --num-entities 1000000 256:32:8 256:16:8
     python benchmarks/lightea_settings.py --num-entities 100000 256:16:8 256:32:4

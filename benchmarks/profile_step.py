@@ -1,5 +1,6 @@
 r"""Times Dual-AMN training steps on a KG pair, split into phases, and
-reports the peak memory (the "where the time goes" table in the README).
+reports the peak memory (the "where the time goes" table of
+``docs/results/profile.rst``).
 
     TORCH_GEOMETRIC_EA_MIRROR=../shared/data python benchmarks/profile_step.py \
         --pair zh_en --steps 6
