@@ -1,30 +1,11 @@
 r"""Settings picked from the size of the pair, for the options a user left
 unset: the paper's settings stay on paper-size pairs (DBP15K, SRPRS: up
-to 40K entities), and larger pairs get the settings that make a run
-finish on the hardware users have (the README's scale rows).
-
-Dual-AMN's loss scores every entity for each batch of 1,024 seed pairs;
-at 200K entities that is about 600 s per epoch on two cores. Above
-:data:`SCALE_ENTITIES` entities it scores ``num_candidates`` = 4,096
-random entities instead, in batches grown with the seed links to keep
-about the paper's five steps per epoch. Above :data:`MILLION_ENTITIES`
-it takes 64 channels (the 1M run peaks at 12.45 GiB with them; 128 would
-double the activations and the entity table, not measured) and ranks
-each test link by cosine among its exact top-10 (one pass over the 630K
-x 630K test products, 1.5e14 multiply-adds at 384 dimensions, instead of
-CSLS's two passes and a comparison per score). LightEA scores every
-test pair over ``rel_dim * mini_dim`` columns; above the same size it uses the
-Kronecker projection and 1,024 columns (the 100K pair's 63K x 63K test
-scores cost 8 TFLOP per 1,024 columns) and ranks src->tgt only, as the
-official evaluation does (the columns' exact top-500 would add half the
-products' time). Above :data:`MILLION_ENTITIES`
-(the 1M pair's 630K x 630K test scores cost 100 TFLOP per 128 columns,
-about 13 minutes on two AVX2 cores) it takes 128 columns from 256-column
-labels and each source's 10 best candidates, src->tgt only, which the
-blocked search finds exactly at little more than the cost of the
-products (:func:`~torch_geometric_ea.metrics.topk.blocked_topk`; the
-columns' top-10 for tgt->src would add a third).
-"""
+to 40K entities); above :data:`SCALE_ENTITIES` entities (both KGs) each
+model's :meth:`~torch_geometric_ea.train.spec.AlignerSpec.scale_settings`
+apply (fewer loss candidates, smaller products, one-way ranking), with
+further ones above :data:`MILLION_ENTITIES`. Why each setting, with the
+runs that chose it: the docs' *Scale* results page
+(``docs/results/scale.rst``)."""
 from typing import Any, Dict, Iterable
 
 from torch_geometric.data import HeteroData
