@@ -21,7 +21,7 @@ def keep_freed_memory() -> bool:
     By default every tensor above 32 MiB is a fresh ``mmap``, whose pages
     the kernel zeroes on first touch; training allocates and frees hundreds
     of such tensors per step, and this first-touch cost made a Dual-AMN
-    step on DBP15K about 1.5 times slower (docs: *Other levers*). The trade-off
+    step on DBP15K about 1.5 times slower (docs: *Where the time goes*). The trade-off
     is that the process keeps its peak heap until it exits. Returns whether
     the setting took effect (only on Linux with glibc).
     """
