@@ -26,7 +26,9 @@ import os
 import signal
 import sys
 
-__all__ = ['main']
+from torch_geometric_ea.interrupts import interrupted
+
+__all__ = ['main', 'huge_pages', 'interrupted']
 
 
 def main() -> int:
@@ -54,11 +56,3 @@ def huge_pages(argv) -> bool:
     words = ' '.join(argv).replace('=', ' ').split()
     model = words[words.index('--model') + 1] if '--model' in words[:-1] else None
     return not (model == 'lightea' and '--literal' in words)
-
-
-def interrupted() -> int:
-    r"""Ends a command on Ctrl-C: one line, status 130, and any further
-    Ctrl-C ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    print('interrupted', file=sys.stderr)
-    return 130
