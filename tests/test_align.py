@@ -178,7 +178,7 @@ def test_evaluate_and_analyze_a_train_checkpoint_with_its_dataset(tmp_path, caps
 
 
 def test_align_stopped_then_resumed_writes_the_same_alignment(kgs, capsys, monkeypatch):
-    from torch_geometric_ea import cli
+    from torch_geometric_ea import run_folder
     from torch_geometric_ea.train.checkpoint import Checkpoints
     args = ['align', '--triples1', str(kgs / 'kg1.tsv'), '--triples2',
             str(kgs / 'kg2.tsv'), '--seeds', str(kgs / 'seeds.tsv'), '-k', '3'] + SMALL
@@ -191,7 +191,7 @@ def test_align_stopped_then_resumed_writes_the_same_alignment(kgs, capsys, monke
                 self.stop_signal = 15
             super().step(state, position)
 
-    monkeypatch.setattr(cli, 'Checkpoints', StopAtFourth)
+    monkeypatch.setattr(run_folder, 'Checkpoints', StopAtFourth)
     out = kgs / 'stopped'
     with pytest.raises(SystemExit) as stop:
         main(args + ['--out', str(out)])

@@ -22,10 +22,9 @@ ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), PACKAGE)
 
 Graph = Dict[str, Set[str]]
 #: The modules on import cycles today, one set per strongly connected
-#: component, while the code above ``data`` is refactored (issue 29): the
-#: CLI imports ``entry.interrupted`` at its top and ``entry.main`` imports
-#: the CLI inside the function. Empty once they are gone.
-KNOWN_CYCLES = [{'torch_geometric_ea.cli', 'torch_geometric_ea.entry'}]
+#: component (issue 29 removed the last one, cli <-> entry: both now take
+#: the Ctrl-C handling from ``interrupts``).
+KNOWN_CYCLES: list = []
 
 
 def module_files(root: str, package: str) -> Dict[str, str]:

@@ -74,9 +74,9 @@ def test_the_cli_defaults_to_the_usable_cpus(monkeypatch, capsys):
 
     import torch
 
-    from torch_geometric_ea import cli
+    from torch_geometric_ea import cli, resources
     before = torch.get_num_threads()
-    monkeypatch.setattr(cli, 'usable_cpus', lambda: 1)
+    monkeypatch.setattr(resources, 'usable_cpus', lambda: 1)
     try:
         assert cli.main(['train', '--num-entities', '60', '--epochs', '1', '--set',
                          'channels=8', '--device', 'cpu', '--json']) == 0

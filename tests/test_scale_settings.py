@@ -85,9 +85,10 @@ def test_million_entity_dual_amn_leaves_the_allocator_as_it_is():
 def test_cli_keeps_freed_memory_as_the_pair_size_says(monkeypatch, capsys):
     import json
     import torch_geometric_ea.cli as cli
+    import torch_geometric_ea.resources as resources
     import torch_geometric_ea.train.scale as scale
     calls = []
-    monkeypatch.setattr(cli, 'keep_freed_memory', lambda: calls.append(1) or True)
+    monkeypatch.setattr(resources, 'keep_freed_memory', lambda: calls.append(1) or True)
     args = ['train', '--num-entities', '60', '--epochs', '1', '--set', 'channels=8',
             '--device', 'cpu', '--json']
     assert cli.main(args) == 0
