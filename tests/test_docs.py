@@ -27,6 +27,7 @@ README = osp.join(ROOT, 'README.md')
 # The results pages (docs/results/NAME.rst) and the captions of the tables
 # each holds: every table the README held before it became a front door.
 RESULTS = {
+    'gpu': [],  # no GPU figure yet (benchmarks/gpu.sh makes them)
     'models': ['All models side by side (DBP15K, SRPRS en_fr, seed 0)'],
     'lightea': ["LightEA on the official notebook's split",
                 'LightEA on our split (DBP15K, SRPRS en_fr), beside Dual-AMN',
@@ -75,12 +76,13 @@ def public_objects():
                 for attr, value in vars(obj).items():
                     if attr.startswith('_') and attr != '__call__':
                         continue
+                    bound = value
                     if isinstance(value, (classmethod, staticmethod)):
-                        value = value.__func__
+                        value, bound = value.__func__, getattr(obj, attr)
                     if isinstance(value, property):
-                        value = value.fget
+                        value = bound = value.fget
                     if inspect.isfunction(value) and written_here(value):
-                        yield f'{info.name}.{name}.{attr}', value
+                        yield f'{info.name}.{name}.{attr}', bound
 
 
 def written_here(function) -> bool:

@@ -142,6 +142,9 @@ def largest_phase(common: Dict[str, int], phases: Dict[str, Dict[str, int]],
 
 
 def common_terms(size: PairSize, graph_per_edge: int) -> Dict[str, int]:
+    r"""The parts every run holds: the runtime, the pair's triples and
+    links, and the model's fixed graph at ``graph_per_edge`` bytes per
+    merged edge."""
     # The pair's triples (index and type, int64) twice: as read and merged.
     return dict(runtime=RUNTIME, pair=2 * 3 * INDEX * size.triples
                 + 4 * INDEX * (size.train_links + size.test_links),
