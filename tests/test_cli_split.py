@@ -70,7 +70,7 @@ def test_a_lightea_train_out_model_is_evaluated_by_the_cli(tmp_path, capsys):
 
 
 def test_options_errors_are_one_line_of_the_library():
-    literal = r'^--literal is a Dual-AMN and LightEA option \(got --model gcn-align\)$'
+    literal = r'^--literal is an option of dual-amn, lightea \(got --model gcn-align\)$'
     with pytest.raises(CommandError, match=literal):
         ModelOptions('gcn-align', dict(literal=True)).config()
     with pytest.raises(CommandError, match=r"^--set epochs: cannot read 'x' as int$"):
@@ -174,8 +174,8 @@ def test_a_registered_model_is_a_command_line_model(tmp_path, capsys, monkeypatc
     with pytest.raises(SystemExit) as error:
         cli.main(['analyze', '--checkpoint', str(out / 'model.pt'), '--dataset',
                   'synthetic', '--device', 'cpu'])
-    assert error.value.code == ('error: relation importance needs a Dual-AMN model '
-                                '(got mine)')
+    assert error.value.code == ('error: relation importance needs a model with '
+                                'relation embeddings: dual-amn (got mine)')
 
 
 LAYER = ['cli', 'commands', 'options', 'resources', 'run_folder', 'report',

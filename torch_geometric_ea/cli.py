@@ -7,7 +7,6 @@ r"""Command line: ``python -m torch_geometric_ea {train,align,evaluate,analyze} 
 - ``evaluate``: a saved model's Hits@k and MRR on the pair's test links or
   on a link TSV.
 - ``analyze``: relation importance and Hits@1 by degree of a saved model.
-
 It parses the options and calls :mod:`~torch_geometric_ea.commands`.
 """
 import argparse
@@ -20,6 +19,7 @@ from typing import Any, List, Optional
 from torch_geometric_ea import commands, errors
 from torch_geometric_ea.data import DATASET_NAMES, get_pair
 from torch_geometric_ea.interrupts import interrupted, noting_interrupts
+from torch_geometric_ea.metrics.decoding import CANDIDATE_DECODERS, RANKING_DECODERS
 from torch_geometric_ea.options import (
     ModelOptions,
     PairOptions,
@@ -70,6 +70,7 @@ SEED = _number(int, 0, MAX_SEED)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    r"""The parser of every command (models from the registry)."""
     parser = _Parser(prog='python -m torch_geometric_ea')
     sub = parser.add_subparsers(dest='command', required=True)
     train = sub.add_parser('train', help='train a model on a KG pair and '
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument('-k', '--k', type=COUNT, default=10,
                        help='candidates per entity (default: 10)')
     align.add_argument('--decoder', default='greedy',
-                       choices=['greedy', 'mutual', 'hungarian'],
+                       choices=CANDIDATE_DECODERS,
                        help='predicted partner: best candidate (greedy), only '
                        'mutual best candidates, or one-to-one (hungarian)')
     align.add_argument('--out', help='writes alignment.tsv, candidates.tsv (and '
@@ -162,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                           '(default: the test links of the pair)')
     evaluate.add_argument('--csls-k', type=COUNT, default=10,
                           help='neighbours of the CSLS radii (default: 10)')
-    evaluate.add_argument('--decoding', default='csls',
-                          choices=['csls', 'sinkhorn', 'hungarian'])
+    evaluate.add_argument('--decoding', default='csls',  # 'csls': greedy by CSLS
+                          choices=('csls', *RANKING_DECODERS))
     evaluate.set_defaults(func=lambda args, run, pair: commands.run_evaluate(
         pair, run, links=args.links, csls_k=args.csls_k, decoding=args.decoding))
 

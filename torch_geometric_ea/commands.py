@@ -25,7 +25,13 @@ from torch_geometric.data import HeteroData
 from torch_geometric_ea.data import attach_names, get_pair
 from torch_geometric_ea.errors import CommandError
 from torch_geometric_ea.model_file import model_state, read_model_file, save_model_file
-from torch_geometric_ea.options import ModelOptions, PairOptions, RunOptions, model_spec
+from torch_geometric_ea.options import (
+    ModelOptions,
+    PairOptions,
+    RunOptions,
+    model_choices,
+    model_spec,
+)
 from torch_geometric_ea.outputs import Outputs
 from torch_geometric_ea.report import (
     analysis_lines,
@@ -40,6 +46,7 @@ from torch_geometric_ea.report import (
 from torch_geometric_ea.resources import (
     foresee_memory,
     host_allocator,
+    host_pages,
     init_distributed,
     set_threads,
 )
@@ -67,6 +74,7 @@ def run_train(model: ModelOptions, pair: PairOptions,
     load_time = time.perf_counter() - t
     config, scaled = model.config(data)
     kept = host_allocator(model.name, run.device, data, run.system_malloc)
+    pages = host_pages(model.name, run.device, config)
     memory = foresee_memory(model.name, data, config, device=run.device,
                             max_memory=run.max_memory, kept=kept)
     set_threads(run.threads)
@@ -99,7 +107,7 @@ def run_train(model: ModelOptions, pair: PairOptions,
         history=result.history, new_pairs_per_round=result.num_new_pairs,
         config=asdict(config), scale_settings=scaled,
         command=' '.join(run.argv),
-        versions=versions(), runtime=runtime_record(run.device, kept),
+        versions=versions(), runtime=runtime_record(run.device, kept, pages),
     )
     if out:  # both written before either replaces the earlier run's
         outputs = Outputs()
@@ -150,6 +158,7 @@ def run_align(model: ModelOptions, pair: PairOptions, run: RunOptions, *,
             raise CommandError("give --triples1, --triples2 and --seeds to train, "
                                "or --checkpoint to reuse a saved model")
         config, _ = model.config(data)
+        host_pages(model.name, run.device, config)
         foresee_memory(model.name, data, config, device=run.device,
                        max_memory=run.max_memory, kept=kept, candidates=True)
         out, checkpoints = run_checkpoints(run.out, run.resume, argv=run.argv,
@@ -222,8 +231,9 @@ def run_analyze(pair: PairOptions, run: RunOptions, *, top: int = 10) -> dict:
     )
     aligner = load_model(pair.checkpoint, read_pair(pair), run.device)
     if not model_spec(aligner.model_name).relation_importance:
-        raise CommandError("relation importance needs a Dual-AMN model "
-                           f"(got {aligner.model_name})")
+        having = [m for m in model_choices() if model_spec(m).relation_importance]
+        raise CommandError(f"relation importance needs a model with relation "
+                           f"embeddings: {', '.join(having)} (got {aligner.model_name})")
     table = relation_importance_table(aligner.model, aligner.data)
     series = {'structure': hits_by_degree(*aligner.embed(literal=False), aligner.data)}
     if aligner.literal:

@@ -108,7 +108,8 @@ class ModelOptions:
         spec = self.spec
         config_cls = spec.config_class
         if self.named.get('literal') and not spec.has_option('literal'):
-            raise CommandError(f"--literal is a Dual-AMN and LightEA option "
+            having = [m for m in model_choices() if model_spec(m).has_option('literal')]
+            raise CommandError(f"--literal is an option of {', '.join(having)} "
                                f"(got --model {self.name})")
         overrides = {f.name: self.named[f.name] for f in fields(config_cls)
                      if self.named.get(f.name) is not None}

@@ -123,12 +123,15 @@ def versions() -> dict:
     return out
 
 
-def runtime_record(device: str, keeps_freed_memory: bool) -> dict:
+def runtime_record(device: str, keeps_freed_memory: bool,
+                   huge_pages: bool = False) -> dict:
     r"""How the process was set up: ``device``, threads, the host allocator
     settings (``keeps_freed_memory``: see
-    :func:`~torch_geometric_ea.runtime.keep_freed_memory`) and the OpenMP
+    :func:`~torch_geometric_ea.runtime.keep_freed_memory`; ``huge_pages``:
+    see :func:`~torch_geometric_ea.resources.host_pages`) and the OpenMP
     wait policy (the same through ``python -m`` and the installed script)."""
     return dict(device=device, threads=torch.get_num_threads(),
                 thp_mem_alloc=os.environ.get('THP_MEM_ALLOC_ENABLE'),
+                huge_pages=huge_pages,
                 omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
                 keeps_freed_memory=keeps_freed_memory)

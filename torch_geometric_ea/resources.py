@@ -13,7 +13,7 @@ from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.errors import CommandError
 from torch_geometric_ea.options import model_choices, model_spec
-from torch_geometric_ea.runtime import keep_freed_memory, usable_cpus
+from torch_geometric_ea.runtime import disable_huge_pages, keep_freed_memory, usable_cpus
 from torch_geometric_ea.train import resolve_device
 from torch_geometric_ea.train.memory import (
     GIB,
@@ -25,8 +25,8 @@ from torch_geometric_ea.train.memory import (
 )
 from torch_geometric_ea.train.scale import keeps_freed_memory
 
-__all__ = ['check_device', 'set_threads', 'host_allocator', 'foresee_memory',
-           'init_distributed']
+__all__ = ['check_device', 'set_threads', 'host_allocator', 'host_pages',
+           'foresee_memory', 'init_distributed']
 
 
 def check_device(device: str) -> str:
@@ -62,6 +62,16 @@ def host_allocator(model: str, device: str, data: Optional[HeteroData] = None,
             and (data is None or keeps_freed_memory(model, data))):
         return keep_freed_memory()
     return False
+
+
+def host_pages(model: str, device: str, config) -> bool:
+    r"""On the CPU, turns transparent huge pages off for the process when
+    the model runs worse with them with ``config``
+    (:meth:`~torch_geometric_ea.train.spec.AlignerSpec.huge_pages`, e.g.
+    LightEA with names); returns whether the run has them."""
+    if device.startswith('cpu') and not model_spec(model).huge_pages(config):
+        return not disable_huge_pages()
+    return os.environ.get('THP_MEM_ALLOC_ENABLE') == '1'
 
 
 def foresee_memory(model: str, data: HeteroData, config, *, device: str,

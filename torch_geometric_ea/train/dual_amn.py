@@ -54,7 +54,7 @@ from torch_geometric_ea.train.memory import (
     scoring_bytes,
 )
 from torch_geometric_ea.train.registry import register_model
-from torch_geometric_ea.train.scale import MILLION_ENTITIES, num_entities, scale_batch_size
+from torch_geometric_ea.train import scale
 from torch_geometric_ea.train.spec import AlignerSpec
 
 __all__ = ['DualAMNConfig', 'DualAMNSpec', 'train_dual_amn', 'batch_loss',
@@ -410,8 +410,8 @@ class DualAMNSpec(AlignerSpec):
         :mod:`~torch_geometric_ea.train.scale`)."""
         num_train = int(data[LINK].train_mask.sum())
         settings = dict(candidates='random', num_candidates=4096,
-                        batch_size=scale_batch_size(num_train))
-        if num_entities(data) > MILLION_ENTITIES:
+                        batch_size=scale.scale_batch_size(num_train))
+        if scale.num_entities(data) > scale.MILLION_ENTITIES:
             settings.update(channels=64, eval_top_k=10)
         return settings
 
@@ -421,7 +421,7 @@ class DualAMNSpec(AlignerSpec):
         where training tensors of hundreds of MiB fragment the heap (the 1M
         pair's run was resident at 19.6 GiB in training; with glibc's
         defaults it peaks at 12.45 GiB)."""
-        return num_entities(data) <= MILLION_ENTITIES
+        return scale.num_entities(data) <= scale.MILLION_ENTITIES
 
 
 def train_dual_amn(data: HeteroData, config: Optional[DualAMNConfig] = None,

@@ -46,7 +46,7 @@ from torch_geometric_ea.train.memory import (
     scoring_bytes,
 )
 from torch_geometric_ea.train.registry import register_model
-from torch_geometric_ea.train.scale import MILLION_ENTITIES, num_entities
+from torch_geometric_ea.train import scale
 from torch_geometric_ea.train.spec import AlignerSpec
 
 __all__ = ['LightEAConfig', 'LightEASpec', 'train_lightea',
@@ -382,7 +382,7 @@ class LightEASpec(AlignerSpec):
         only; above :data:`~torch_geometric_ea.train.scale.MILLION_ENTITIES`
         fewer still and each source's 10 best candidates (see
         :mod:`~torch_geometric_ea.train.scale`)."""
-        if num_entities(data) > MILLION_ENTITIES:
+        if scale.num_entities(data) > scale.MILLION_ENTITIES:
             return dict(projection='kronecker', ent_dim=256, rel_dim=32, mini_dim=4,
                         top_k=10, both_ways=False)
         return dict(projection='kronecker', rel_dim=128, mini_dim=8, both_ways=False)
