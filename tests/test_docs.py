@@ -182,13 +182,19 @@ def test_tutorial_code_runs(tutorial, tmp_path, monkeypatch):
     assert any(lang == 'python' for lang, _ in blocks) or any(
         lang == 'bash' for lang, _ in blocks)
     namespace = {}
-    for language, code in blocks:
-        if language == 'python':
-            exec(compile(code, f'{tutorial}.rst', 'exec'), namespace)
-        else:
-            for line in code.splitlines():
-                if line.strip() and not line.startswith('#'):
-                    run_command(line)
+    from torch_geometric_ea.train.registry import REGISTRY
+    registered = dict(REGISTRY)  # a tutorial's own model stays in the tutorial
+    try:
+        for language, code in blocks:
+            if language == 'python':
+                exec(compile(code, f'{tutorial}.rst', 'exec'), namespace)
+            else:
+                for line in code.splitlines():
+                    if line.strip() and not line.startswith('#'):
+                        run_command(line)
+    finally:
+        REGISTRY.clear()
+        REGISTRY.update(registered)
 
 
 def csv_tables(path):

@@ -4,9 +4,9 @@ r"""Command line: ``python -m torch_geometric_ea {train,align,evaluate,analyze} 
 - ``align``: two KGs of one's own (triple TSVs and a seed-link TSV):
   train, save, and write the predicted alignment and top-k candidates; or
   with ``--checkpoint`` only predict with a saved model.
-- ``evaluate``: a saved model's Hits@k and MRR on the pair's test links or
-  on a link TSV.
+- ``evaluate``: a saved model's Hits@k and MRR on the pair's test links or a link TSV.
 - ``analyze``: relation importance and Hits@1 by degree of a saved model.
+
 It parses the options and calls :mod:`~torch_geometric_ea.commands`.
 """
 import argparse
