@@ -21,8 +21,8 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from torch_geometric_ea.data.download import DatasetError
-from torch_geometric_ea.data.io import _error, _int_table
 from torch_geometric_ea.data.synthetic import two_views
+from torch_geometric_ea.data.tsv import int_table, line_error
 
 __all__ = ['read_ogb_kg', 'ogb_pair']
 
@@ -77,23 +77,23 @@ def read_ogb_kg(raw_dir: str) -> Tuple[Tensor, int, int]:
                 f"{path} not found: OGB's raw KG layout is expected in {raw_dir} "
                 f"(see torch_geometric_ea.data.ogb); put it there, or pass "
                 f"download=True")
-    edges, _, _ = _int_table(edge_path, ('head', 'tail'), ',')
-    rel, _, _ = _int_table(type_path, ('relation', ), ',')
+    edges, _, _ = int_table(edge_path, ('head', 'tail'), ',')
+    rel, _, _ = int_table(type_path, ('relation', ), ',')
     if rel.shape[0] != edges.shape[0]:
-        raise _error(type_path, min(rel.shape[0], edges.shape[0]) + 1,
-                     f"{rel.shape[0]} relation lines for the {edges.shape[0]} "
-                     f"edges of {edge_path}")
+        raise line_error(type_path, min(rel.shape[0], edges.shape[0]) + 1,
+                         f"{rel.shape[0]} relation lines for the {edges.shape[0]} "
+                         f"edges of {edge_path}")
     if osp.exists(count_path):
-        num_nodes = int(_int_table(count_path, ('num_nodes', ), ',')[0][0, 0])
+        num_nodes = int(int_table(count_path, ('num_nodes', ), ',')[0][0, 0])
         bad = np.flatnonzero((edges >= num_nodes).any(1))
         if bad.size:
-            raise _error(edge_path, int(bad[0]) + 1,
-                         f"entity id {int(edges[bad[0]].max())} out of range: "
-                         f"{count_path} says {num_nodes} entities")
+            raise line_error(edge_path, int(bad[0]) + 1,
+                             f"entity id {int(edges[bad[0]].max())} out of range: "
+                             f"{count_path} says {num_nodes} entities")
     else:
         num_nodes = int(edges.max()) + 1
     if edges.shape[0] == 0:
-        raise _error(edge_path, 1, "empty KG")
+        raise line_error(edge_path, 1, "empty KG")
     triples = torch.from_numpy(np.stack([edges[:, 0], rel[:, 0], edges[:, 1]], 1))
     return triples, num_nodes, int(rel.max()) + 1
 
