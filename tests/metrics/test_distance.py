@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from torch_geometric_ea.metrics import evaluate_alignment_distance, rank_metrics
-from torch_geometric_ea.metrics.distance import _paired_distance_ranks
+from torch_geometric_ea.metrics.distance import paired_distance_ranks
 
 CHUNK_SIZES = [1, 3, 5, 13, 50]
 
@@ -30,8 +30,8 @@ def integer_embeddings(num, dim, seed):
 def test_chunked_equals_dense(chunk_size, p, tie_atol):
     x, y = integer_embeddings(13, 3, 0), integer_embeddings(13, 3, 1)
     y[5] = y[4]  # duplicate candidates
-    ranks_x, ranks_y = _paired_distance_ranks(x, y, p=p, tie_atol=tie_atol,
-                                              chunk_size=chunk_size)
+    ranks_x, ranks_y = paired_distance_ranks(x, y, p=p, tie_atol=tie_atol,
+                                             chunk_size=chunk_size)
     # p = 2 ranks like the squared distance.
     exp_x, exp_y = dense_ranks(x, y, p)
     assert torch.equal(ranks_x.double(), exp_x)
@@ -46,12 +46,12 @@ def test_exact_ties_on_float_embeddings(chunk_size):
     y = torch.randn(40, 17, generator=gen) * 5
     y[10] = y[3]  # exact duplicates: true distances tie with a copy's
     x[20] = x[30]
-    ranks_x, ranks_y = _paired_distance_ranks(x, y, tie_atol=0.0,
-                                              chunk_size=chunk_size)
+    ranks_x, ranks_y = paired_distance_ranks(x, y, tie_atol=0.0,
+                                             chunk_size=chunk_size)
     dist = torch.cdist(x, y, p=1)
     assert ranks_x[3] == 1 + (dist[3] < dist[3, 3]).sum() + 0.5
     assert ranks_y[30] == 1 + (dist[:, 30] < dist[30, 30]).sum() + 0.5
-    ref_x, ref_y = _paired_distance_ranks(x, y, tie_atol=0.0, chunk_size=40)
+    ref_x, ref_y = paired_distance_ranks(x, y, tie_atol=0.0, chunk_size=40)
     assert torch.equal(ranks_x, ref_x) and torch.equal(ranks_y, ref_y)
 
 
@@ -59,7 +59,7 @@ def test_tie_at_the_top():
     # Query 0 is at distance 1 from both candidates: rank 1.5, no Hits@1.
     x = torch.tensor([[0., 0.], [5., 5.]])
     y = torch.tensor([[1., 0.], [0., 1.]])
-    ranks_x, _ = _paired_distance_ranks(x, y, tie_atol=0.0)
+    ranks_x, _ = paired_distance_ranks(x, y, tie_atol=0.0)
     assert ranks_x[0] == 1.5
     assert rank_metrics(ranks_x)['hits@1'] == 0.0
 

@@ -12,9 +12,9 @@ from torch_geometric_ea.metrics import (
     rank_of_true,
 )
 from torch_geometric_ea.metrics.ranking import (
-    _paired_ranks,
     duplicate_rows,
     expected_rank_metrics,
+    paired_ranks,
 )
 
 from .reference import dense_csls
@@ -131,8 +131,8 @@ def test_paired_ranks_equals_dense(chunk_size, csls_k, duplicates, tie_atol):
     truth = torch.arange(N)
     scores = dense_csls(x, y, csls_k)
 
-    ranks_x, ranks_y = _paired_ranks(x, y, csls_k=csls_k, tie_atol=tie_atol,
-                                     chunk_size=chunk_size)
+    ranks_x, ranks_y = paired_ranks(x, y, csls_k=csls_k, tie_atol=tie_atol,
+                                    chunk_size=chunk_size)
     assert torch.equal(ranks_x.double(),
                        dense_realistic_rank(scores, truth, tie_atol))
     assert torch.equal(ranks_y.double(),
@@ -316,10 +316,10 @@ def test_top_k_metrics_equal_the_dense_ranks(num, dim, k, seed):
 
 
 def test_top_k_metrics_of_a_few_of_many_use_the_blocked_search(monkeypatch):
-    import torch_geometric_ea.metrics.decoding as decoding
+    import torch_geometric_ea.metrics.topk as topk
     calls = []
-    blocked = decoding.blocked_topk
-    monkeypatch.setattr(decoding, 'blocked_topk',
+    blocked = topk.blocked_topk
+    monkeypatch.setattr(topk, 'blocked_topk',
                         lambda *a, **kw: calls.append(1) or blocked(*a, **kw))
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(700, 8, generator=gen, dtype=torch.float64)

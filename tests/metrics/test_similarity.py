@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from torch_geometric_ea.metrics import csls_neighbourhood, csls_topk
-from torch_geometric_ea.metrics.similarity import _similarity_pass
+from torch_geometric_ea.metrics.similarity import similarity_pass
 
 from .reference import dense_csls
 
@@ -32,7 +32,7 @@ def test_csls_neighbourhood_chunked_equals_dense(chunk_size, k):
     assert torch.allclose(r_y, expected_y, atol=1e-6)
 
     # The one-pass radii (row and merged column top-k) agree as well:
-    (one_pass_x, one_pass_y), _ = _similarity_pass(x, y, k, chunk_size)
+    (one_pass_x, one_pass_y), _ = similarity_pass(x, y, k, chunk_size)
     assert torch.allclose(one_pass_x, r_x, atol=1e-6)
     assert torch.allclose(one_pass_y, r_y, atol=1e-6)
 

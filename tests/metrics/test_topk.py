@@ -34,21 +34,21 @@ def test_dtype_and_device_follow_the_input():
 
 
 def test_searches_for_few_of_many_take_the_blocked_pass(monkeypatch):
-    from torch_geometric_ea.metrics import decoding
+    from torch_geometric_ea.metrics import topk
     gen = torch.Generator().manual_seed(2)
     x, y = torch.randn(300, 6, generator=gen), torch.randn(400, 6, generator=gen)
     calls = []
-    monkeypatch.setattr(decoding, 'blocked_topk', lambda *a, **kw: calls.append(
+    monkeypatch.setattr(topk, 'blocked_topk', lambda *a, **kw: calls.append(
         kw.get('columns', True)) or blocked_topk(*a, **kw))
-    rv, ri, cv, ci = decoding.topk_both_ways(x, y, 3)
-    values, index = decoding.topk_inner_products(x, y, 3)
+    rv, ri, cv, ci = topk.topk_both_ways(x, y, 3)
+    values, index = topk.topk_inner_products(x, y, 3)
     assert calls == [True, False]
     scores = x @ y.t()
     for got_v, got_i, s in ((rv, ri, scores), (cv, ci, scores.t()),
                             (values, index, scores)):
         ev, ei = s.topk(3, dim=1)
         assert torch.equal(got_i, ei) and torch.allclose(got_v, ev)
-    decoding.topk_inner_products(x, y, 65)  # too many: the chunked pass
+    topk.topk_inner_products(x, y, 65)  # too many: the chunked pass
     assert calls == [True, False]
 
 

@@ -2,7 +2,7 @@ r"""Rank-based evaluation of entity alignment under :math:`L_p` distances,
 as GCN-Align (`Wang et al., EMNLP 2018
 <https://aclanthology.org/D18-1032>`_) evaluates: a candidate ranks higher
 the closer it is, and ties get the realistic rank of
-:mod:`~torch_geometric_ea.metrics.ranking`.
+:mod:`~torch_geometric_ea.metrics.ranks`.
 
 Distances are computed :obj:`chunk_size` query rows at a time with
 :func:`torch.cdist`, whose value for a pair of rows does not depend on the
@@ -14,26 +14,26 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from torch_geometric_ea.metrics.ranking import (
-    no_links_metrics,
+from torch_geometric_ea.metrics.ranks import (
     DEFAULT_TIE_ATOL,
-    _check_test_links,
-    _realistic_rank,
-    _sign_sum,
+    check_test_links,
+    no_links_metrics,
     rank_metrics,
+    realistic_rank,
+    sign_sum,
 )
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     check_pair,
-    _row_chunks,
+    row_chunks,
 )
 
-__all__ = ['evaluate_alignment_distance']
+__all__ = ['paired_distance_ranks', 'evaluate_alignment_distance']
 
 _NO_MM = 'donot_use_mm_for_euclid_dist'  # per-pair kernel for p = 2 too
 
 
-def _paired_distance_ranks(
+def paired_distance_ranks(
     x: Tensor,
     y: Tensor,
     *,
@@ -51,13 +51,13 @@ def _paired_distance_ranks(
                         compute_mode=_NO_MM).view(-1)
     sums_x, sums_y = [], 0
     buf = x.new_empty(min(chunk_size, num), num)
-    for rows in _row_chunks(num, chunk_size):
+    for rows in row_chunks(num, chunk_size):
         scores = torch.cdist(x[rows], y, p=p, compute_mode=_NO_MM).neg_()
-        sums_x.append(_sign_sum(scores, true[rows].unsqueeze(1), 1, buf, num,
-                                tie_atol))
-        sums_y = sums_y + _sign_sum(scores, true, 0, buf, num, tie_atol)
-    return (_realistic_rank(torch.cat(sums_x), num),
-            _realistic_rank(sums_y, num))
+        sums_x.append(sign_sum(scores, true[rows].unsqueeze(1), 1, buf, num,
+                               tie_atol))
+        sums_y = sums_y + sign_sum(scores, true, 0, buf, num, tie_atol)
+    return (realistic_rank(torch.cat(sums_x), num),
+            realistic_rank(sums_y, num))
 
 
 @torch.no_grad()
@@ -100,7 +100,7 @@ def evaluate_alignment_distance(
 
     Returns:
         Dict[str, Dict[str, float]]: The metrics of
-        :func:`~torch_geometric_ea.metrics.rank_metrics` under
+        :func:`~torch_geometric_ea.metrics.ranks.rank_metrics` under
         :obj:`'src->tgt'` and :obj:`'tgt->src'`.
 
     Shapes:
@@ -111,7 +111,7 @@ def evaluate_alignment_distance(
         directions share one chunked pass over the :math:`L \times L`
         distances.
     """
-    _check_test_links(test_links)
+    check_test_links(test_links)
     if p < 1:
         raise ValueError(f"'p' must be at least 1 (got {p})")
     if test_links.size(1) == 0:  # seed links only: undefined, NaN
@@ -119,8 +119,8 @@ def evaluate_alignment_distance(
     x = src_emb[test_links[0]].contiguous()
     y = tgt_emb[test_links[1]].contiguous()
     check_pair(x, y)
-    ranks_src, ranks_tgt = _paired_distance_ranks(x, y, p=p, tie_atol=tie_atol,
-                                                  chunk_size=chunk_size)
+    ranks_src, ranks_tgt = paired_distance_ranks(x, y, p=p, tie_atol=tie_atol,
+                                                 chunk_size=chunk_size)
     return {
         'src->tgt': rank_metrics(ranks_src, ks=ks),
         'tgt->src': rank_metrics(ranks_tgt, ks=ks),

@@ -4,13 +4,14 @@ iterative entity alignment (as in `Dual-AMN (Mao et al., WWW 2021)
 import torch
 from torch import Tensor
 
-from torch_geometric_ea.metrics.decoding import PAIRING_DECODERS, check_decoder, sinkhorn_radii
+from torch_geometric_ea.metrics.decoding import PAIRING_DECODERS, check_decoder
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
     check_pair,
     score_chunks,
     similarity_pass,
 )
+from torch_geometric_ea.metrics.sinkhorn import sinkhorn_radii
 
 __all__ = ['mutual_nearest_neighbours']
 
@@ -49,7 +50,7 @@ def mutual_nearest_neighbours(
             :obj:`'mutual'` (or its older name :obj:`'csls'`) scores by
             CSLS, :obj:`'sinkhorn'` by the Sinkhorn-normalised
             similarities (:math:`\cos_{ij} + \tau (u_i + v_j)`, see
-            :func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
+            :func:`~torch_geometric_ea.metrics.sinkhorn.sinkhorn_potentials` with
             ``tau`` and ``num_iters``). (default: :obj:`'mutual'`)
 
     Returns:

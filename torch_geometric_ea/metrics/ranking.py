@@ -1,28 +1,12 @@
-r"""Rank-based evaluation of entity alignment: ranks, Hits@k and MRR.
+r"""Rank-based evaluation of entity alignment: the rank of every true
+partner under a decoder's scores, summarised as Hits@k and MRR.
 
 Ties follow the *realistic* rank of PyKEEN (`Berrendorf et al., 2020
 <https://arxiv.org/abs/2002.06914>`_), the mean of the optimistic and the
-pessimistic rank of the true candidate :math:`t` among the scores
-:math:`s_1, \ldots, s_M`:
-
-.. math::
-    \mathrm{rank}(t) = \frac{1}{2} \Big(
-    \underbrace{1 + |\{j : s_j > s_t\}|}_{\text{optimistic}} +
-    \underbrace{|\{j : s_j \geq s_t\}|}_{\text{pessimistic}} \Big).
-
-A true candidate tied with :math:`c` others (:math:`c + 1` equal scores,
-itself included) below :math:`g` strictly better ones thus gets rank
-:math:`g + 1 + c / 2`: the expected rank under a random tie-break.  This is
-neither rewarded (optimistic) nor punished (pessimistic) for collapsed
-embeddings.
-
-Scores count as equal when they differ by less than :obj:`tie_atol`
-(:math:`|s_j - s_t| < \epsilon`), and :math:`s_j > s_t` means
-:math:`s_j - s_t \geq \epsilon`.  The default :math:`\epsilon = 10^{-5}`
-absorbs the float32 rounding by which matrix-product kernels can split
-exact duplicates (a few :math:`10^{-7}` per cosine, observed on CPU for
-single-row and edge tiles), far below any meaningful CSLS gap;
-:obj:`tie_atol=0` compares exactly, as PyKEEN does.
+pessimistic rank, and scores closer than :obj:`tie_atol` tie (default
+:math:`10^{-5}`; :obj:`0` compares exactly): see
+:mod:`~torch_geometric_ea.metrics.ranks`, where the ranks are counted and
+summarised.
 """
 from typing import Dict, Sequence, Tuple
 
@@ -32,12 +16,19 @@ from torch import Tensor
 
 from torch_geometric_ea.metrics.decoding import (
     RANKING_DECODERS,
-    candidate_ranks,
     check_decoder,
     hungarian_matching,
-    sinkhorn_radii,
-    sparse_sinkhorn_ranks,
-    topk_both_ways,
+)
+from torch_geometric_ea.metrics.ranks import (
+    DEFAULT_TIE_ATOL,
+    candidate_ranks,
+    check_test_links,
+    duplicate_rows,
+    expected_rank_metrics,
+    no_links_metrics,
+    rank_metrics,
+    realistic_rank,
+    sign_sum,
 )
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
@@ -47,49 +38,19 @@ from torch_geometric_ea.metrics.similarity import (
     score_chunks,
     similarity_pass,
 )
+from torch_geometric_ea.metrics.sinkhorn import sinkhorn_radii, sparse_sinkhorn_ranks
+from torch_geometric_ea.metrics.topk import topk_both_ways
 
-__all__ = ['rank_of_true', 'rank_metrics', 'expected_rank_metrics', 'duplicate_rows',
-           'evaluate_alignment', 'evaluate_top_k']
+__all__ = ['rank_of_true', 'paired_ranks', 'evaluate_alignment', 'evaluate_top_k',
+           # re-exported from ranks, imported from here elsewhere
+           'rank_metrics', 'expected_rank_metrics', 'duplicate_rows',
+           'no_links_metrics', 'DEFAULT_TIE_ATOL']
 
-DEFAULT_TIE_ATOL = 1e-5
 #: Deprecated: the names :func:`evaluate_alignment` took before the
 #: decoders had one set of names (``'csls'`` is now ``'greedy'``, still
 #: accepted). Use :data:`~torch_geometric_ea.metrics.decoding.RANKING_DECODERS`
 #: and :func:`~torch_geometric_ea.metrics.decoding.check_decoder`.
 DECODINGS = ('csls', 'sinkhorn', 'hungarian')
-
-
-def _sign_sum(scores: Tensor, true: Tensor, dim: int, buf: Tensor,
-              num_candidates: int, tie_atol: float) -> Tensor:
-    r"""The sums :math:`\sum_j \mathrm{sign}_\epsilon(s_j - s_t) =
-    |\{j : s_j > s_t\}| - |\{j : s_j < s_t\}|` along :obj:`dim`, where
-    :math:`\mathrm{sign}_\epsilon` is zero on :math:`(-\epsilon, \epsilon)`,
-    using :obj:`buf` as scratch.
-
-    One reduction instead of two counts, and a NaN score cannot give a
-    silently perfect rank (comparisons with NaN are all false).  Sums of
-    :math:`\pm 1` are exact in float32 below :math:`2^{24}` candidates,
-    hence the float64 fallback.
-    """
-    if tie_atol < 0:
-        raise ValueError(f"'tie_atol' must be non-negative (got {tie_atol})")
-    dtype = torch.promote_types(scores.dtype, torch.float32)
-    if num_candidates >= 2**24:
-        dtype = torch.float64
-    diff = torch.sub(scores, true, out=buf[:scores.size(0)])
-    if tie_atol > 0:  # trunc(d / eps) is 0 for |d| < eps (up to rounding).
-        sign = diff.div_(tie_atol).trunc_().clamp_(-1, 1)
-    else:
-        sign = diff.sign_()
-    return sign.sum(dim=dim, dtype=dtype)
-
-
-def _realistic_rank(sign_sum: Tensor, num_candidates: int) -> Tensor:
-    r"""With :math:`M` candidates, :math:`|\{s_j > s_t\}| + |\{s_j = s_t\}|
-    + |\{s_j < s_t\}| = M`, so the realistic rank is
-    :math:`\frac{1}{2}(1 + |\{s_j > s_t\}| + |\{s_j \geq s_t\}|) =
-    \frac{1}{2}(1 + M + \sum_j \mathrm{sign}(s_j - s_t))`."""
-    return (sign_sum + (1 + num_candidates)) / 2
 
 
 @torch.no_grad()
@@ -115,7 +76,8 @@ def rank_of_true(
     Ranks are 1-based; a true candidate tied with :math:`c` others gets the
     mean of the optimistic and the pessimistic rank, e.g. :obj:`1.5` for a
     tie of two at the top (PyKEEN's realistic rank).  Scores closer than
-    :obj:`tie_atol` count as tied (see the module documentation).
+    :obj:`tie_atol` count as tied (see
+    :mod:`~torch_geometric_ea.metrics.ranks`).
 
     Args:
         x (torch.Tensor): L2-normalised query embeddings.
@@ -125,8 +87,8 @@ def rank_of_true(
         csls_k (int, optional): The CSLS neighbourhood size; :obj:`0` ranks
             by plain cosine similarity. (default: :obj:`10`)
         tie_atol (float, optional): Scores closer than this to the true
-            score tie with it; :obj:`0` for exact ties (see the module
-            documentation). (default: :obj:`1e-5`)
+            score tie with it; :obj:`0` for exact ties (see
+            :mod:`~torch_geometric_ea.metrics.ranks`). (default: :obj:`1e-5`)
         chunk_size (int, optional): The number of queries scored at once.
             (default: :obj:`1024`)
 
@@ -150,11 +112,11 @@ def rank_of_true(
     buf = x.new_empty(min(chunk_size, x.size(0)), num_y)
     for rows, scores in score_chunks(x, y, radii, chunk_size):
         true = scores.gather(1, truth_index[rows].unsqueeze(1))
-        sign_sums.append(_sign_sum(scores, true, 1, buf, num_y, tie_atol))
-    return _realistic_rank(torch.cat(sign_sums), num_y)
+        sign_sums.append(sign_sum(scores, true, 1, buf, num_y, tie_atol))
+    return realistic_rank(torch.cat(sign_sums), num_y)
 
 
-def _paired_ranks(
+def paired_ranks(
     x: Tensor,
     y: Tensor,
     *,
@@ -184,111 +146,11 @@ def _paired_ranks(
     buf = x.new_empty(min(chunk_size, num), num)
     for rows, scores in score_chunks(x, y, radii, chunk_size):
         true_x = true[rows].unsqueeze(1)
-        sums_x.append(_sign_sum(scores, true_x, 1, buf, num, tie_atol))
+        sums_x.append(sign_sum(scores, true_x, 1, buf, num, tie_atol))
         # Column sums of signs add up over the row chunks:
-        sums_y = sums_y + _sign_sum(scores, true, 0, buf, num, tie_atol)
-    return (_realistic_rank(torch.cat(sums_x), num),
-            _realistic_rank(sums_y, num))
-
-
-def rank_metrics(
-    ranks: Tensor,
-    *,
-    ks: Sequence[int] = (1, 5, 10),
-) -> Dict[str, float]:
-    r"""Hits@k and the mean reciprocal rank of 1-based (realistic) ranks:
-
-    .. math::
-        \mathrm{Hits@}k = \frac{1}{N} \sum_{i=1}^N [\mathrm{rank}_i \leq k],
-        \qquad
-        \mathrm{MRR} = \frac{1}{N} \sum_{i=1}^N \frac{1}{\mathrm{rank}_i}.
-
-    A half-integer realistic rank counts as a hit only if it is at most
-    :math:`k`, e.g. a tie of two at the top (rank :obj:`1.5`) is not a
-    Hits@1 hit, as in PyKEEN.
-
-    Args:
-        ranks (torch.Tensor): The ranks, of shape :math:`(N)`.
-        ks (Sequence[int], optional): The cut-offs :math:`k`.
-            (default: :obj:`(1, 5, 10)`)
-
-    Returns:
-        Dict[str, float]: :obj:`'hits@k'` for every :math:`k` and
-        :obj:`'mrr'`.
-    """
-    ranks = ranks.double()
-    out = {f'hits@{k}': float((ranks <= k).double().mean()) for k in ks}
-    out['mrr'] = float(ranks.reciprocal().mean())
-    return out
-
-
-def expected_rank_metrics(greater: Tensor, tied: Tensor, *,
-                          ks: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
-    r"""Hits@k and MRR in expectation over a uniformly random order of the
-    candidates tied with the true one: with :math:`g_i` candidates above it
-    (``inf`` for a miss) and :math:`c_i` tied, its rank is :math:`g_i + 1 +
-    u` with :math:`u` uniform on :math:`\{0, \dots, c_i\}`, so
-
-    .. math::
-        \mathrm{Hits@}k = \frac{1}{N} \sum_i \frac{\min(c_i + 1,
-        \max(0, k - g_i))}{c_i + 1}, \qquad \mathrm{MRR} = \frac{1}{N}
-        \sum_i \frac{H_{g_i + c_i + 1} - H_{g_i}}{c_i + 1}
-
-    (:math:`H_n` the harmonic numbers). This is what an evaluation that
-    breaks ties in an arbitrary order (LightEA's ``argsort``) reports on
-    average; the realistic rank of :func:`rank_metrics` would instead count
-    a tie at the top as a miss. Without ties both agree."""
-    g, c = greater.double(), tied.double()
-    found = torch.isfinite(g)
-    g = torch.where(found, g, torch.zeros_like(g))
-    out = {}
-    for k in ks:
-        hits = (k - g).clamp(min=0).minimum(c + 1) / (c + 1)
-        out[f'hits@{k}'] = float((hits * found).mean())
-    mrr = (torch.digamma(g + c + 2) - torch.digamma(g + 1)) / (c + 1)
-    out['mrr'] = float((mrr * found).mean())
-    return out
-
-
-@torch.no_grad()
-def duplicate_rows(x: Tensor, chunk_size: int = 4096) -> Tensor:
-    r"""A group id per row of ``x`` :math:`(N, D)`, equal exactly for
-    bit-identical rows (entities whose features coincide, such as leaves
-    hanging from the same neighbour by the same relation): an exact
-    integer hash of each row's bits, so matrix-product rounding, which can
-    split the scores of identical rows, cannot split their group. ``x`` is
-    read ``chunk_size`` rows at a time (it may be any object whose row
-    slices are tensors, such as
-    :class:`~torch_geometric_ea.metrics.decoding.GatheredRows`)."""
-    weight = torch.randint(1, 2**31 - 1, (x.size(1),),
-                           generator=torch.Generator().manual_seed(0)).to(x.device)
-    key = torch.cat([(_bits(x[s:s + chunk_size]).long() * weight).sum(1)
-                     for s in range(0, x.size(0), chunk_size)])
-    return torch.unique(key, return_inverse=True)[1]
-
-
-def _bits(x: Tensor) -> Tensor:
-    r"""The float32 bits of ``x`` as int32."""
-    return x.float().contiguous().view(torch.int32)
-
-
-def no_links_metrics(ks: Sequence[int] = (1, 5, 10)) -> Dict[str, Dict[str, float]]:
-    r"""The metrics of an evaluation without test links (a pair with seed
-    links only): every figure NaN, undefined rather than zero."""
-    nan = float('nan')
-    one = dict({f'hits@{k}': nan for k in ks}, mrr=nan)
-    return {'src->tgt': dict(one), 'tgt->src': dict(one)}
-
-
-def _check_test_links(test_links: Tensor):
-    r"""Raises unless ``test_links`` is :math:`(2, L)` and one-to-one."""
-    if test_links.dim() != 2 or test_links.size(0) != 2:
-        raise ValueError(f"Expected 'test_links' of shape [2, L] "
-                         f"(got {list(test_links.shape)})")
-    for row in test_links:
-        if row.unique().numel() != row.numel():
-            raise ValueError("'test_links' must be one-to-one, found an "
-                             "entity in more than one link")
+        sums_y = sums_y + sign_sum(scores, true, 0, buf, num, tie_atol)
+    return (realistic_rank(torch.cat(sums_x), num),
+            realistic_rank(sums_y, num))
 
 
 @torch.no_grad()
@@ -312,7 +174,8 @@ def evaluate_alignment(
     The embeddings are L2-normalised and restricted to the test links: every
     test source entity is ranked against the test target entities only (and
     vice versa) under CSLS with neighbourhood :obj:`csls_k`, and the realistic
-    ranks (see :func:`rank_of_true`) are summarised by :func:`rank_metrics`.
+    ranks (see :func:`rank_of_true`) are summarised by
+    :func:`~torch_geometric_ea.metrics.ranks.rank_metrics`.
 
     ``decoding`` names the decoder that ranks (one of
     :data:`~torch_geometric_ea.metrics.decoding.RANKING_DECODERS`, see
@@ -320,21 +183,23 @@ def evaluate_alignment(
 
     - ``'greedy'`` (or its older name ``'csls'``): CSLS, as above.
     - ``'sinkhorn'``: the Sinkhorn-normalised similarities
-      (:func:`~torch_geometric_ea.metrics.sinkhorn_potentials` with
+      (:func:`~torch_geometric_ea.metrics.sinkhorn.sinkhorn_potentials` with
       ``tau`` and ``num_iters``): row :math:`i` ranks the targets by
       :math:`\cos_{ij} + \tau v_j` and column :math:`j` the sources by
       :math:`\cos_{ij} + \tau u_i`.
     - ``'hungarian'``: matches the test entities one to one
-      (:func:`~torch_geometric_ea.metrics.hungarian_matching`) and reports
+      (:func:`~torch_geometric_ea.metrics.decoding.hungarian_matching`) and reports
       only ``'hits@1'``, the share matched correctly, the same both ways.
     - ``'sparse_sinkhorn'``: LightEA's evaluation: each query's ``top_k``
       nearest by cosine, ranked by their
-      :func:`~torch_geometric_ea.metrics.decoding.sparse_sinkhorn` scores
+      :func:`~torch_geometric_ea.metrics.sinkhorn.sparse_sinkhorn` scores
       (``tau``, ``num_iters``; LightEA iterates 15 times); a partner
       outside them is a miss (MRR counts it as zero). Candidates tied with
       the partner, by equal score or bit-identical embeddings
-      (:func:`duplicate_rows`), count as a random tie-break does on
-      average (:func:`expected_rank_metrics`); ``tie_atol`` is not used.
+      (:func:`~torch_geometric_ea.metrics.ranks.duplicate_rows`), count as
+      a random tie-break does on average
+      (:func:`~torch_geometric_ea.metrics.ranks.expected_rank_metrics`);
+      ``tie_atol`` is not used.
 
     Args:
         src_emb (torch.Tensor): The source KG's entity embeddings.
@@ -361,7 +226,8 @@ def evaluate_alignment(
             ``'sparse_sinkhorn'``. (default: :obj:`500`)
 
     Returns:
-        Dict[str, Dict[str, float]]: The metrics of :func:`rank_metrics` under
+        Dict[str, Dict[str, float]]: The metrics of
+        :func:`~torch_geometric_ea.metrics.ranks.rank_metrics` under
         :obj:`'src->tgt'` and :obj:`'tgt->src'`; NaN without test links
         (:math:`L = 0`).
 
@@ -373,7 +239,7 @@ def evaluate_alignment(
         share two chunked passes over the :math:`L \times L` scores.
     """
     decoding = check_decoder(decoding, RANKING_DECODERS, field='decoding')
-    _check_test_links(test_links)
+    check_test_links(test_links)
     if decoding == 'sparse_sinkhorn' and top_k < 1:
         raise ValueError(f"'top_k' must be positive (got {top_k})")
     if test_links.size(1) == 0:
@@ -394,9 +260,9 @@ def evaluate_alignment(
     if decoding == 'sinkhorn':
         radii = sinkhorn_radii(x, y, tau=tau, num_iters=num_iters,
                                chunk_size=chunk_size)
-    ranks_src, ranks_tgt = _paired_ranks(x, y, csls_k=csls_k,
-                                         tie_atol=tie_atol,
-                                         chunk_size=chunk_size, radii=radii)
+    ranks_src, ranks_tgt = paired_ranks(x, y, csls_k=csls_k,
+                                        tie_atol=tie_atol,
+                                        chunk_size=chunk_size, radii=radii)
     return {
         'src->tgt': rank_metrics(ranks_src, ks=ks),
         'tgt->src': rank_metrics(ranks_tgt, ks=ks),
@@ -425,19 +291,20 @@ def evaluate_top_k(src_emb: Tensor, tgt_emb: Tensor, test_links: Tensor,
     r"""Hits@k and MRR of the test links in both directions by cosine, from
     the exact top-``k`` of every test source among all test targets and of
     every test target among all test sources: one pass over the products
-    (:func:`~torch_geometric_ea.metrics.decoding.topk_both_ways`, blocked
+    (:func:`~torch_geometric_ea.metrics.topk.topk_both_ways`, blocked
     for a few of many), where :func:`evaluate_alignment`'s full ranks take
     two passes and a comparison per score (hours on million-entity pairs).
 
     A true partner outside a query's top :math:`k` is a miss: Hits@:math:`j`
     is exact for :math:`j \le k`, and the MRR counts ranks beyond :math:`k`
     as zero (MRR@:math:`k`). Candidates tied with the true partner count as
-    a random tie-break does on average (:func:`expected_rank_metrics`).
+    a random tie-break does on average
+    (:func:`~torch_geometric_ea.metrics.ranks.expected_rank_metrics`).
 
     Shapes:
         - **inputs:** :math:`(N_s, D)`, :math:`(N_t, D)`, :math:`(2, L)`
     """
-    _check_test_links(test_links)
+    check_test_links(test_links)
     if k < max(ks):
         raise ValueError(f"'k' must be at least the largest Hits@k cut-off "
                          f"{max(ks)} (got {k})")

@@ -25,14 +25,16 @@ import torch
 from torch import Tensor
 
 __all__ = ['csls_neighbourhood', 'csls_topk', 'similarity_pass', 'score_chunks',
-           'check_pair', 'diagonal_scores']
+           'check_pair', 'diagonal_scores', 'row_chunks']
 
 DEFAULT_CHUNK_SIZE = 1024
 
 Radii = Optional[Tuple[Tensor, Tensor]]
 
 
-def _row_chunks(num_rows: int, chunk_size: int) -> Iterator[slice]:
+def row_chunks(num_rows: int, chunk_size: int) -> Iterator[slice]:
+    r"""The slices of ``chunk_size`` consecutive rows (the last one
+    shorter) that cover ``num_rows`` rows."""
     if chunk_size < 1:
         raise ValueError(f"'chunk_size' must be positive (got {chunk_size})")
     for start in range(0, num_rows, chunk_size):
@@ -102,7 +104,7 @@ def similarity_pass(
     diag = x.new_empty(num_x) if diagonal else None
 
     buf = x.new_empty(min(chunk_size, num_x), num_y)
-    for rows in _row_chunks(num_x, chunk_size):
+    for rows in row_chunks(num_x, chunk_size):
         sim = torch.matmul(x[rows], y.t(), out=buf[:rows.stop - rows.start])
         if diag is not None:
             diag[rows] = sim.diagonal(offset=rows.start)
@@ -138,7 +140,7 @@ def score_chunks(
     in :func:`torch.no_grad` yourself when iterating it directly).
     """
     buf = x.new_empty(min(chunk_size, x.size(0)), y.size(0))
-    for rows in _row_chunks(x.size(0), chunk_size):
+    for rows in row_chunks(x.size(0), chunk_size):
         scores = torch.matmul(x[rows], y.t(), out=buf[:rows.stop - rows.start])
         if radii is not None:
             # The order of operations matters: `diagonal_scores` repeats it
@@ -259,11 +261,3 @@ def csls_topk(
     for rows, scores in score_chunks(x, y, radii, chunk_size):
         values[rows], index[rows] = scores.topk(topk, dim=1)
     return values, index
-
-
-# The names these functions had before they were public, kept until every
-# caller has switched.
-_check_pair = check_pair
-_similarity_pass = similarity_pass
-_score_chunks = score_chunks
-_diagonal_scores = diagonal_scores
