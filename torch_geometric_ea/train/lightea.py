@@ -108,7 +108,7 @@ class LightEAConfig:
 
 
 #: Entries of a row block hashed at once by
-#: :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows` (it makes two
+#: :func:`~torch_geometric_ea.metrics.ranks.duplicate_rows` (it makes two
 #: int64 copies of the block: 64 MiB here, 1.4 GiB at its default 4,096
 #: rows of the 21,967 columns of a DBP15K run with names).
 DUPLICATE_ROWS_ENTRIES = 2 ** 22
@@ -123,10 +123,10 @@ def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
                ) -> Tuple[GatheredRows, Tensor]:
     r"""The unit rows ``x[src]`` and ``x[tgt]`` with one copy of rows in
     memory: the sources gathered a chunk at a time by the top-k searches
-    (:class:`~torch_geometric_ea.metrics.decoding.GatheredRows`), the
+    (:class:`~torch_geometric_ea.metrics.topk.GatheredRows`), the
     targets as the transpose of a contiguous matrix, filled a chunk at a
     time, which the searches multiply by as it is. Into ``groups['tgt']``
-    go the targets' :func:`~torch_geometric_ea.metrics.ranking.duplicate_rows`."""
+    go the targets' :func:`~torch_geometric_ea.metrics.ranks.duplicate_rows`."""
     x_src, x_tgt = GatheredRows(x, src, unit_rows_), GatheredRows(x, tgt, unit_rows_)
     if groups is not None:
         groups['tgt'] = duplicate_rows(x_tgt, _hash_rows(x))
