@@ -17,194 +17,43 @@ Files are copied from there and verified the same way. Any failure to
 fetch, verify or load a dataset raises
 :class:`~torch_geometric_ea.data.DatasetError` (a :class:`ValueError`) in
 one line: the file, the problem, what to do. Nothing in a dataset folder is
-unpickled (see :meth:`_PairDataset.load` and :meth:`_PairDataset._process`).
+unpickled (see :mod:`torch_geometric_ea.data.pair_dataset`).
 """
 import os
 import os.path as osp
-import re
 import shutil
-import sys
-import warnings
 import zipfile
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
-import torch
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
-from torch_geometric_ea.data import translated
 from torch_geometric_ea.data.download import (
     MIRROR_ENV,
     DatasetError,
     download_file,
-    fetch,
     note_unchecked,
     verify,
 )
-from torch_geometric_ea.data.pair import SRC, TGT
 from torch_geometric_ea.data.formats import (
     read_bootea,
     read_gcn_align,
     read_openea,
     read_rsn,
 )
+from torch_geometric_ea.data.pair_dataset import (  # noqa: F401 (NAMES: importable here)
+    NAMES,
+    PAIR_FORMAT,
+    PairDataset,
+)
 
 __all__ = ['MIRROR_ENV', 'DatasetError', 'DBP15K', 'SRPRS', 'DWY100K', 'OpenEA']
-
-#: The version of the pair layout in processed files (2: links as
-#: ``edge_label_index``, union relation ids as ``relation``); a new layout
-#: gets new file names, so older processed files are never read.
-PAIR_FORMAT = 2
-#: Where a benchmark pair's entity names come from: the published machine
-#: translations where the pair has them, or the URIs' local names.
-NAMES = ('translated', 'uri')
 
 _GCN_ALIGN_FILES = ['ent_ids_1', 'ent_ids_2', 'triples_1', 'triples_2',
                     'ref_ent_ids']
 _RSN_FILES = _GCN_ALIGN_FILES + ['rel_ids_1', 'rel_ids_2', 'sup_ent_ids']
 
 
-def _repr(obj: Any) -> str:
-    r"""How PyG notes a ``pre_transform`` or ``pre_filter``: its ``str``
-    without memory addresses."""
-    return 'None' if obj is None else re.sub(r'(<.*?)\s.*(>)', r'\1\2', str(obj))
-
-
-class _PairDataset(InMemoryDataset):
-    r"""A dataset of one KG pair made of separately fetched raw files.
-    Subclasses set :attr:`url` and :attr:`mirror` (templates with
-    ``{pair}`` and ``{file}``), :attr:`checksums` (``{(pair, file):
-    sha256}``) and implement :meth:`read`."""
-    pairs: tuple = ()
-    url: str = ''
-    mirror: str = ''
-    checksums: Dict[tuple, str] = {}
-    #: The dataset's key in :data:`~torch_geometric_ea.data.translated.TRANSLATED_NAMES`
-    #: (empty: no translated names).
-    translations: str = ''
-
-    def __init__(self, root: str, pair: str, transform: Optional[Callable] = None,
-                 pre_transform: Optional[Callable] = None,
-                 force_reload: bool = False, names: str = 'translated'):
-        if pair not in self.pairs:
-            raise DatasetError(f"{type(self).__name__}: unknown pair {pair!r}, "
-                               f"expected one of {', '.join(self.pairs)}")
-        if names not in NAMES:
-            raise DatasetError(f"{type(self).__name__}: 'names' must be one of "
-                               f"{', '.join(NAMES)}, got {names!r}")
-        self.pair = pair
-        super().__init__(root, transform, pre_transform, force_reload=force_reload)
-        self.load(self.processed_paths[0], data_cls=HeteroData)
-        if names == 'translated':
-            self._attach_translated_names()
-
-    def _attach_translated_names(self):
-        r"""Sets ``data[side].name`` to the pair's published machine
-        translations (fetched into ``raw_dir`` and verified by SHA-256) and
-        ``data.name_source`` to ``'translated'``; a pair without
-        translations keeps its URIs' names."""
-        table = translated.translated_names(self.translations, self.pair, self.raw_dir)
-        if table is None:
-            return
-        data = self._data
-        data[SRC].name, data[TGT].name = translated.pair_names(data, table)
-        data.name_source = 'translated'
-
-    def _process(self):
-        r"""PyG's :meth:`~torch_geometric.data.Dataset._process`, except
-        that the notes of the ``pre_transform`` and ``pre_filter`` the
-        processed file was made with (``pre_transform.pt`` and
-        ``pre_filter.pt`` in :obj:`processed_dir`) are read with
-        ``torch.load(weights_only=True)``: PyG unpickles them with
-        ``weights_only=False``, which runs whatever a crafted file holds. A
-        note that is not a plain string is warned about and the raw files
-        are processed again, which rewrites it."""
-        stale = self.force_reload or not all(map(osp.isfile, self.processed_paths))
-        for key in ('pre_transform', 'pre_filter'):
-            path = osp.join(self.processed_dir, f'{key}.pt')
-            if self.force_reload or not osp.exists(path):
-                continue
-            try:
-                note = torch.load(path, map_location='cpu', weights_only=True)
-            except Exception:  # unpickling refused, truncated, not a file
-                note = None
-            if not isinstance(note, str):
-                warnings.warn(f"{path}: not a note of the {key} this package can "
-                              f"read safely; processing the raw files again",
-                              stacklevel=2)
-                stale = True
-            elif note != _repr(getattr(self, key)):
-                warnings.warn(f"{path}: the {key} differs from the one the "
-                              f"processed file was made with; pass "
-                              f"force_reload=True to process again", stacklevel=2)
-        if not stale:
-            return
-        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
-            print('Processing...', file=sys.stderr)
-        os.makedirs(self.processed_dir, exist_ok=True)
-        self.process()
-        for key in ('pre_transform', 'pre_filter'):
-            torch.save(_repr(getattr(self, key)),
-                       osp.join(self.processed_dir, f'{key}.pt'))
-        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
-            print('Done!', file=sys.stderr)
-
-    def load(self, path: str, data_cls=HeteroData) -> None:
-        r"""Reads a processed file with ``torch.load(weights_only=True)``
-        and no fallback: a file holding anything but tensors, plain values
-        and PyG's data classes (a crafted file in the dataset folder, say) is
-        refused, never unpickled. (PyG's own loader retries such a file
-        with ``weights_only=False``, which runs whatever it holds.)"""
-        try:
-            out = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:  # unpickling refused, truncated, not a file
-            raise DatasetError(
-                f"{path}: not a processed file this package can load safely "
-                f"({type(e).__name__}); delete it, or pass force_reload=True, "
-                f"to process the raw files again") from None
-        if not (isinstance(out, tuple) and len(out) in (2, 3)
-                and isinstance(out[0], dict)):
-            raise DatasetError(f"{path}: not a processed dataset file; delete "
-                               f"it, or pass force_reload=True")
-        self.slices = out[1]
-        self.data = data_cls.from_dict(out[0])  # never a class from the file
-
-    @property
-    def raw_dir(self) -> str:
-        return osp.join(self.root, self.pair, 'raw')
-
-    @property
-    def processed_dir(self) -> str:
-        return osp.join(self.root, self.pair, 'processed')
-
-    @property
-    def processed_file_names(self) -> str:
-        return f'data_v{PAIR_FORMAT}.pt'
-
-    def download(self):
-        unchecked = {}
-        for file in self.raw_file_names:
-            names = dict(pair=self.pair, file=file)
-            digest = fetch(self.url.format(**names), self.mirror.format(**names),
-                           osp.join(self.raw_dir, file),
-                           self.checksums.get((self.pair, file)))
-            if digest is not None:
-                unchecked[file] = digest
-        note_unchecked(repr(self), self.raw_dir, unchecked)
-
-    def read(self) -> HeteroData:
-        raise NotImplementedError
-
-    def process(self):
-        data = self.read()
-        if self.pre_transform is not None:
-            data = self.pre_transform(data)
-        self.save([data], self.processed_paths[0])
-
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}({self.pair})'
-
-
-class DBP15K(_PairDataset):
+class DBP15K(PairDataset):
     r"""The DBP15K benchmark from the `"Cross-lingual Entity Alignment via
     Joint Attribute-Preserving Embedding" <https://arxiv.org/abs/1708.05045>`_
     paper: Chinese, Japanese and French DBpedia each aligned to English
@@ -299,7 +148,7 @@ class DBP15K(_PairDataset):
                               seed=self.seed)
 
 
-class SRPRS(_PairDataset):
+class SRPRS(PairDataset):
     r"""The SRPRS benchmark from the `"Learning to Exploit Long-term
     Relational Dependencies in Knowledge Graphs"
     <https://arxiv.org/abs/1905.04914>`_ paper: 15,000-entity KGs sampled to
@@ -364,7 +213,7 @@ class SRPRS(_PairDataset):
         return read_rsn(self.raw_dir)
 
 
-class DWY100K(_PairDataset):
+class DWY100K(PairDataset):
     r"""The DWY100K benchmark from the `"Bootstrapping Entity Alignment with
     Knowledge Graph Embedding" <https://www.ijcai.org/proceedings/2018/0611>`_
     paper: 100,000 DBpedia entities aligned to Wikidata (:obj:`"dbp_wd"`) or
@@ -406,7 +255,7 @@ class DWY100K(_PairDataset):
         return read_bootea(self.raw_dir)
 
 
-class OpenEA(_PairDataset):
+class OpenEA(PairDataset):
     r"""A benchmark of the `"A Benchmarking Study of Embedding-based Entity
     Alignment for Knowledge Graphs" <https://arxiv.org/abs/2003.07743>`_
     (OpenEA) paper, in the OpenEA layout
