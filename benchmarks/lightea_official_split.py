@@ -14,7 +14,7 @@ import json
 import numpy as np
 import torch
 
-from torch_geometric_ea.cli import _parse_value
+from torch_geometric_ea.options import parse_field
 from torch_geometric_ea.data import DBP15K, SRPRS
 from torch_geometric_ea.data.pair import LINK
 from torch_geometric_ea.train.lightea import LightEAConfig, train_lightea
@@ -49,7 +49,7 @@ def main(argv=None):
     settings = {}
     for item in args.set:
         key, _, value = item.partition('=')
-        settings[key] = _parse_value(LightEAConfig, key, value)
+        settings[key] = parse_field(LightEAConfig, key, value)
     srprs = args.pair == 'srprs'
     data = (SRPRS(args.root, 'en_fr', names=args.names) if srprs
             else DBP15K(args.root, args.pair, names=args.names))[0]

@@ -29,11 +29,12 @@ def private_imports(path):
     r"""``from torch_geometric_ea... import _name`` lines of a module."""
     tree = ast.parse(open(path, encoding='utf-8').read())
     for node in ast.walk(tree):
-        if (isinstance(node, ast.ImportFrom) and node.module
-                and node.module.startswith('torch_geometric_ea')):
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or (
+                node.module or '').startswith('torch_geometric_ea')):
             for alias in node.names:
                 if alias.name.startswith('_') and not alias.name.startswith('__'):
-                    yield f'{node.module}.{alias.name} (line {node.lineno})'
+                    module = '.' * node.level + (node.module or '')
+                    yield f'{module}.{alias.name} (line {node.lineno})'
 
 
 def test_no_private_name_crosses_a_module_boundary():
@@ -43,6 +44,8 @@ def test_no_private_name_crosses_a_module_boundary():
 
 def test_the_check_finds_a_private_import(tmp_path):
     path = tmp_path / 'm.py'
-    path.write_text('from torch_geometric_ea.train.gcn_align import _union_features\n')
+    path.write_text('from torch_geometric_ea.train.gcn_align import _union_features\n'
+                    'from .dual_amn import _row_mean_matrix\n')
     assert list(private_imports(path)) == [
-        'torch_geometric_ea.train.gcn_align._union_features (line 1)']
+        'torch_geometric_ea.train.gcn_align._union_features (line 1)',
+        '.dual_amn._row_mean_matrix (line 2)']

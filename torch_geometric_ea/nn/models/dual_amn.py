@@ -18,10 +18,10 @@ from ..functional import (
 )
 from ..layout import RelationalLayout, relational_layout
 
-__all__ = ['DualAMN', 'dual_amn_graph', 'SparseMean']
+__all__ = ['DualAMN', 'dual_amn_graph', 'SparseMean', 'row_mean_matrix']
 
 
-def _row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> Tensor:
+def row_mean_matrix(row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> Tensor:
     r"""Sparse :math:`(R \times C)` matrix averaging, for each row, the
     distinct columns listed in ``(row, col)``."""
     key = torch.unique(row * num_cols + col)
@@ -117,14 +117,14 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
 
     pair_key, pair_id = torch.unique(dst * n + src, return_inverse=True)
     merged = torch.stack([pair_key % n, pair_key // n])
-    edge_rel = _row_mean_matrix(pair_id, rel, pair_key.numel(), num_rel)
+    edge_rel = row_mean_matrix(pair_id, rel, pair_key.numel(), num_rel)
     edge_set, first = _relation_sets(edge_rel)
     set_rel = torch.index_select(edge_rel, 0, first).coalesce()
 
     loops = torch.arange(n, device=edge_index.device)
-    ent_avg = _row_mean_matrix(torch.cat([merged[1], loops]),
-                               torch.cat([merged[0], loops]), n, n)
-    rel_avg = _row_mean_matrix(src, rel, n, num_rel)
+    ent_avg = row_mean_matrix(torch.cat([merged[1], loops]),
+                              torch.cat([merged[0], loops]), n, n)
+    rel_avg = row_mean_matrix(src, rel, n, num_rel)
     return Data(edge_index=merged, edge_set=edge_set, set_rel=set_rel,
                 layout=relational_layout(merged, edge_set, n, first.numel()),
                 ent_avg=SparseMean.from_coo(ent_avg),

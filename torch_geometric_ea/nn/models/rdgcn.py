@@ -12,7 +12,7 @@ from torch_geometric.utils import remove_self_loops, to_undirected
 from ..conv import DualRelationAttentionConv, HighwayGCNConv, PrimalRelationAttentionConv
 from ..functional import normalize_rows
 from ..layout import relational_layout
-from .dual_amn import _row_mean_matrix
+from .dual_amn import row_mean_matrix
 
 __all__ = ['RDGCN', 'rdgcn_dual_graph']
 
@@ -95,8 +95,8 @@ def rdgcn_dual_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
         adj=adj.coalesce().to_sparse_csr(),
         dual_edge_index=dual_edge_index, dual_weight=dual_weight,
         dual_layout=relational_layout(dual_edge_index, None, num_rel),
-        rel_head=_row_mean_matrix(edge_type, head, num_rel, n),
-        rel_tail=_row_mean_matrix(edge_type, tail, num_rel, n),
+        rel_head=row_mean_matrix(edge_type, head, num_rel, n),
+        rel_tail=row_mean_matrix(edge_type, tail, num_rel, n),
         num_nodes=n, num_relations=num_rel)
 
 
