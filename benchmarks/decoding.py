@@ -18,13 +18,14 @@ from torch_geometric_ea.align import read_checkpoint
 from torch_geometric_ea.data import get_pair
 from torch_geometric_ea.data.pair import to_union
 from torch_geometric_ea.metrics import evaluate_alignment
+from torch_geometric_ea.nn import DualAMN
 
 
 def embed(checkpoint: str, data) -> torch.Tensor:
     r"""The union embeddings of a saved Dual-AMN ``model.pt`` and the test
     links in union ids."""
     aligner = Aligner.load(checkpoint, data)
-    if aligner.model_name != 'dual-amn':
+    if not isinstance(aligner.model, DualAMN):
         raise SystemExit(f"{checkpoint}: a {aligner.model_name} model, not dual-amn")
     union = to_union(data)
     with torch.no_grad():

@@ -215,9 +215,18 @@ def names_used(record: Dict) -> Optional[Dict]:
         return found
     config = record.get('config', {})
     if config.get('literal') or record.get('entry') in ('rdgcn:names', 'dual-amn:lit') \
-            or (record.get('model') == 'rdgcn' and config.get('features') == 'names'):
+            or _spec_uses_names(record.get('model'), config):
         return dict(source='uri', encoder='offline encoder')
     return None
+
+
+def _spec_uses_names(model: Optional[str], config: Dict) -> bool:
+    r"""Whether the registered ``model`` with ``config`` reads names."""
+    from torch_geometric_ea.train import get_model, model_names
+    if model not in model_names():
+        return False
+    spec = get_model(model)
+    return spec.uses_names(spec.config_from_dict(config))
 
 
 def label(entry: str, variant: str, names: Optional[Dict] = None) -> str:
