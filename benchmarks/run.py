@@ -225,8 +225,12 @@ def _spec_uses_names(model: Optional[str], config: Dict) -> bool:
     from torch_geometric_ea.train import get_model, model_names
     if model not in model_names():
         return False
-    spec = get_model(model)
-    return spec.uses_names(spec.config_from_dict(config))
+
+    class Recorded:  # the settings the record holds; None for the others
+        def __getattr__(self, key):
+            return config.get(key)
+
+    return bool(get_model(model).uses_names(Recorded()))
 
 
 def label(entry: str, variant: str, names: Optional[Dict] = None) -> str:

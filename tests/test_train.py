@@ -283,7 +283,7 @@ def test_literal_variant_ranks_by_structure_plus_names():
 
 
 def test_cli_literal_is_a_dual_amn_option(tmp_path):
-    with pytest.raises(SystemExit, match='Dual-AMN'):
+    with pytest.raises(SystemExit, match='option of dual-amn, lightea'):
         main(['train', '--model', 'gcn-align', '--literal', '--json'])
     assert main(['train', '--num-entities', '200', '--epochs', '1', '--literal',
                  '--set', 'name_dim=16', '--json', '--out', str(tmp_path)]) == 0
