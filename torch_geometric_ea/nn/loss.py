@@ -8,7 +8,7 @@ from torch.autograd.function import once_differentiable
 
 from .functional import eager_float_kernel
 
-__all__ = ['NormalizedHardSampleMiningLoss']
+__all__ = ['NormalizedHardSampleMiningLoss', 'orient_pairs']
 
 # The most entries of one rows x candidates score block (256 MiB in float32):
 # row blocks shrink below ``row_chunk_size`` when the candidates are many.
@@ -180,6 +180,25 @@ def _check_candidates(candidates: Tensor, num_nodes: int):
         raise ValueError("'candidates' must be distinct")
 
 
+def orient_pairs(pairs: Tensor, node_type: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""Orients each pair of ``pairs`` :math:`(2, B)` so that its first
+    entity is in the KG with the lower ``node_type`` (KG1) and its second in
+    the other; pairs already so are returned as they are. Raises
+    :class:`ValueError` for a pair whose two entities are in the same KG."""
+    i, j = pairs[0], pairs[1]
+    ti, tj = node_type[i], node_type[j]
+    same = ti == tj
+    if bool(same.any()):
+        k = int(same.nonzero()[0])
+        raise ValueError(f"pair {k} ({int(i[k])}, {int(j[k])}) has both entities "
+                         f"in the same KG (node_type {int(ti[k])}); a pair links "
+                         f"an entity of each KG")
+    swap = ti > tj
+    if not bool(swap.any()):
+        return i, j
+    return torch.where(swap, j, i), torch.where(swap, i, j)
+
+
 class NormalizedHardSampleMiningLoss(torch.nn.Module):
     r"""The normalized hard sample mining loss from the `"Boosting the Speed
     of Entity Alignment 10x: Dual Attention Matching Network with Normalized
@@ -248,7 +267,11 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
         Args:
             x (torch.Tensor): Embeddings of all entities :math:`(N, D)`.
             pairs (torch.Tensor): Training pairs :math:`(2, B)` as row ids
-                of ``x`` (one side's entity, the other side's entity).
+                of ``x`` (one side's entity, the other side's entity). The
+                loss is symmetric in each pair's order: with
+                ``negatives='other'`` each pair is oriented by ``node_type``
+                (see :func:`orient_pairs`; a pair within one KG raises
+                :class:`ValueError`). No pairs give a zero loss.
             node_type (torch.Tensor, optional): KG of each entity
                 :math:`(N)`; needed for ``negatives='other'``.
             candidates (torch.Tensor, optional): Distinct entity ids
@@ -261,11 +284,14 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
                 self.row_chunk_size)
         if candidates is not None:
             _check_candidates(candidates, x.size(0))
+        if self.negatives == 'other' and node_type is None:
+            raise ValueError("negatives='other' needs node_type")
+        if pairs.size(1) == 0:  # no rows: zero, with zero gradients for x
+            return x[:0].sum()
         if self.negatives == 'all':
             sides = [(torch.cat([i, j]), torch.cat([j, i]), candidates)]
         else:
-            if node_type is None:
-                raise ValueError("negatives='other' needs node_type")
+            i, j = orient_pairs(pairs, node_type)
             pool = (torch.arange(x.size(0), device=x.device)
                     if candidates is None else candidates)
             sides = [(a, p, pool[node_type[pool] == node_type[p[0]]])
