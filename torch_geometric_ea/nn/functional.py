@@ -8,9 +8,18 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 __all__ = ['rowdot', 'unit_rows', 'unit_rows_', 'unit_rows_backward', 'normalize_rows',
-           'fixed_sparse_product', 'eager_float_kernel', 'as_operand_of']
+           'fixed_sparse_product', 'sparse_product', 'eager_float_kernel',
+           'as_operand_of']
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _cast(value, dtype: torch.dtype, source=_LOW_PRECISION):
+    if isinstance(value, Tensor) and value.dtype in source:
+        return value.to(dtype)
+    if isinstance(value, tuple) and not hasattr(value, '_fields'):
+        return tuple(_cast(v, dtype, source) for v in value)
+    return value
 
 
 def eager_float_kernel(fn: Callable) -> Callable:
@@ -23,20 +32,29 @@ def eager_float_kernel(fn: Callable) -> Callable:
       random streams are outside what the compiler traces);
     - under autocast it runs in float32 with autocast off, as autocast runs
       its own float32 operations (softmax, norms): float16 and bfloat16
-      inputs are cast up and the output is float32.
+      inputs are cast up and the output is float32;
+    - on float16 or bfloat16 inputs without autocast (a ``.half()`` or
+      ``.bfloat16()`` module) it computes in float32 as well, since the
+      sparse products have no half-precision kernels on the CPU, and casts
+      its output back to the inputs' dtype, as
+      :class:`~torch_geometric.nn.conv.GCNConv` returns the module's dtype.
 
     Tensors keep their device and every other dtype (float64 stays
-    float64)."""
+    float64, float32 runs untouched)."""
     @functools.wraps(fn)
     @torch.compiler.disable
     def kernel(*args, **kwargs):
-        device = next((a.device.type for a in args if isinstance(a, Tensor)), 'cpu')
-        if not torch.is_autocast_enabled(device):
+        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        device = tensors[0].device.type if tensors else 'cpu'
+        low = next((a.dtype for a in tensors if a.dtype in _LOW_PRECISION), None)
+        if low is None and not torch.is_autocast_enabled(device):
             return fn(*args, **kwargs)
-        args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in _LOW_PRECISION
-                     else a for a in args)
-        with torch.autocast(device, enabled=False):
-            return fn(*args, **kwargs)
+        args = _cast(args, torch.float32)
+        kwargs = {key: _cast(value, torch.float32) for key, value in kwargs.items()}
+        if torch.is_autocast_enabled(device):
+            with torch.autocast(device, enabled=False):
+                return fn(*args, **kwargs)
+        return _cast(fn(*args, **kwargs), low, (torch.float32,))
     return kernel
 
 
@@ -128,3 +146,12 @@ def fixed_sparse_product(matrix: Tensor, transpose: Tensor, x: Tensor) -> Tensor
     instead of transposing and sorting :math:`\mathbf{A}` on every call.
     A matrix of another dtype or device is cast to ``x``'s first."""
     return _fixed_sparse_product(x, matrix, transpose)
+
+
+@eager_float_kernel
+def sparse_product(matrix: Tensor, x: Tensor) -> Tensor:
+    r""":math:`\mathbf{A} \mathbf{X}` for a fixed sparse (COO or CSR)
+    :math:`\mathbf{A}`, cast to ``x``'s dtype and device when they differ
+    (float16 and bfloat16 multiply in float32, see
+    :func:`eager_float_kernel`)."""
+    return torch.sparse.mm(as_operand_of(matrix, x), x)

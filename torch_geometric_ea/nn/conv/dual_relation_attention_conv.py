@@ -53,7 +53,8 @@ class _AttentionSum(torch.autograd.Function):
 def attention_sum(alpha: Tensor, value: Tensor, layout: RelationalLayout) -> Tensor:
     r""":math:`\mathbf{x}'_i = \sum_{(j, i)} \alpha_{ji} \mathbf{v}_j` for
     per-edge weights ``alpha`` in the target order of ``layout``, with
-    :math:`O(|\mathcal{E}| + N C)` memory in both passes."""
+    :math:`O(|\mathcal{E}| + N C)` memory in both passes. Float16 and
+    bfloat16 inputs are multiplied in float32 and the output cast back."""
     return _AttentionSum.apply(alpha, value, layout)
 
 
@@ -191,7 +192,7 @@ class DualRelationAttentionConv(MessagePassing):
         a_dst, a_src = (h @ self.att_dst).view(-1), (h @ self.att_src).view(-1)
         logit = a_dst[layout.dst_d] + a_src[layout.src_d] + self.att_bias
         if edge_weight is not None:
-            logit = logit * edge_weight[layout.order]
+            logit = logit * edge_weight[layout.order].to(logit.dtype)
         alpha = softmax(F.leaky_relu(logit, self.negative_slope), layout.dst_d,
                         num_nodes=x.size(0))
         return attend(self, alpha, value, layout, edge_index,

@@ -12,6 +12,8 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import spmm
 
+from ..functional import as_operand_of
+
 __all__ = ['HighwayGCNConv']
 
 
@@ -102,7 +104,8 @@ class HighwayGCNConv(MessagePassing):
         """
         if self.normalize:
             edge_index, edge_weight = gcn_norm(edge_index, edge_weight,
-                                               x.size(0), add_self_loops=True)
+                                               x.size(0), add_self_loops=True,
+                                               dtype=x.dtype)
         h = self.propagate(edge_index, x=x * self.weight, edge_weight=edge_weight)
         if self.bias is not None:
             h = h + self.bias
@@ -120,8 +123,15 @@ class HighwayGCNConv(MessagePassing):
     def message_and_aggregate(self, adj_t: Any, x: Tensor) -> Tensor:
         r"""The fused path for a sparse adjacency: one sparse-dense product
         of ``adj_t`` (targets as rows) with the features, reduced by the
-        layer's aggregation."""
-        return spmm(adj_t, x, reduce=self.aggr)
+        layer's aggregation. Half-precision features are multiplied in
+        float32 (the CPU has no half-precision sparse product) and the
+        result is cast back; an adjacency of another dtype is cast to the
+        features' dtype."""
+        if not isinstance(adj_t, Tensor):
+            return spmm(adj_t, x, reduce=self.aggr)
+        if x.dtype in (torch.float16, torch.bfloat16):
+            return spmm(adj_t.float(), x.float(), reduce=self.aggr).to(x.dtype)
+        return spmm(as_operand_of(adj_t, x), x, reduce=self.aggr)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.channels})'

@@ -139,8 +139,10 @@ class ProxyMatchingConv(MessagePassing):
 
     .. note::
         The dense path is one hand-written kernel: :func:`torch.compile`
-        runs it eagerly (a graph break), autocast runs it in float32, and
-        it is first-order only; the ``edge_index`` path is plain autograd.
+        runs it eagerly (a graph break), autocast runs it in float32 (and
+        so does a ``.half()`` or ``.bfloat16()`` layer, whose output keeps
+        its dtype), and it is first-order only; the ``edge_index`` path is
+        plain autograd.
     """
     def __init__(self, channels: int, num_proxies: int = 64, bias: bool = True,
                  chunk_size: Optional[int] = 65536, **kwargs):

@@ -11,10 +11,9 @@ from torch_geometric.data import Data
 
 from ..conv import ProxyMatchingConv, RelationalAttentionConv
 from ..functional import (
-    as_operand_of,
-    eager_float_kernel,
     fixed_sparse_product,
     normalize_rows,
+    sparse_product,
 )
 from ..layout import RelationalLayout, relational_layout
 
@@ -129,13 +128,6 @@ def dual_amn_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
                 layout=relational_layout(merged, edge_set, n, first.numel()),
                 ent_avg=SparseMean.from_coo(ent_avg),
                 rel_avg=SparseMean.from_coo(rel_avg), num_nodes=n)
-
-
-@eager_float_kernel
-def _sparse_mm(matrix: Tensor, x: Tensor) -> Tensor:
-    r""":math:`\mathbf{A} \mathbf{X}` for a fixed sparse COO matrix, cast to
-    ``x``'s dtype and device when they differ."""
-    return torch.sparse.mm(as_operand_of(matrix, x), x)
 
 
 class _Dropout(torch.autograd.Function):
@@ -269,7 +261,7 @@ class DualAMN(torch.nn.Module):
         part of a pass on big graphs, see only those :math:`K` rows."""
         x_ent = graph.ent_avg @ self.ent_emb.weight
         x_rel = graph.rel_avg @ self.rel_emb.weight
-        rel = normalize_rows(_sparse_mm(graph.set_rel, self.rel_emb.weight))
+        rel = normalize_rows(sparse_product(graph.set_rel, self.rel_emb.weight))
         out = torch.cat([
             self.ent_encoder(x_ent, graph.layout, rel, index),
             self.rel_encoder(x_rel, graph.layout, rel, index),

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.data import Data
 
-from ..functional import fixed_sparse_product, normalize_rows
+from ..functional import fixed_sparse_product, normalize_rows, sparse_product
 
 __all__ = ['GCNAlign', 'gcn_align_adjacency', 'relation_functionality']
 
@@ -226,7 +226,8 @@ class GCNAlign(torch.nn.Module):
         if self.attr_weight is None:
             return h_s, None
         x, weight = graph.x, normalize_rows(self.attr_weight)
-        x = torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
+        x = (sparse_product(x, weight) if x.is_sparse
+             else x.to(weight.dtype) @ weight)
         return h_s, self._layers(graph, x)
 
     def forward(self, graph: Data) -> Tensor:

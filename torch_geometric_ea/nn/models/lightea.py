@@ -1,6 +1,7 @@
 r"""LightEA: training-free entity alignment by three-view label propagation,
 :class:`~torch_geometric_ea.nn.LightEA`, and the fixed graph it runs on
 (:func:`~torch_geometric_ea.nn.lightea_graph`)."""
+import copy
 import math
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
@@ -14,6 +15,7 @@ from .. import layout
 __all__ = ['LightEA', 'lightea_graph']
 
 PROJECTIONS = ('gaussian', 'kronecker')
+_FLOAT_KEYS = ('ent_ent', 'rel_ent', 'ent_rel', 'tuple_rel')
 
 
 def _csr(row: Tensor, col: Tensor, value: Tensor, shape) -> Tensor:
@@ -344,9 +346,15 @@ class LightEA(torch.nn.Module):
             :math:`\mathbf{E}^{(k)}` is scaled into its columns and freed,
             and :math:`\mathbf{F}` is propagated into its own, so no
             concatenated copy is made (on DBP15K zh_en, with 1,861 label
-            columns, the output alone is 2 GiB)."""
+            columns, the output alone is 2 GiB).
+
+        The features have the dtype of ``graph`` (its ``ent_ent``); a
+        float16 or bfloat16 graph is computed in float32 and the features
+        cast to its dtype."""
         generator = generator or torch.Generator().manual_seed(0)
         dtype = graph.ent_ent.dtype
+        if dtype in (torch.float16, torch.bfloat16):
+            return self._in_float32(graph, pairs, generator, labels, out)
         ent = (self.labels(graph.num_nodes, pairs, generator, dtype) if labels is None
                else labels.to(dtype))
         dim = ent.size(1)
@@ -378,6 +386,19 @@ class LightEA(torch.nn.Module):
             torch.mul(ents[k], scale, out=out[:, k * dim:(k + 1) * dim])
             ents[k] = None
         return out
+
+    def _in_float32(self, graph: Data, pairs: Tensor, generator: torch.Generator,
+                    labels: Optional[Tensor], out: Optional[Tensor]) -> Tensor:
+        r"""The features of a float16 or bfloat16 graph: computed in float32
+        (the sparse products have no half-precision CPU kernels) from the
+        same draws, and returned (or written into ``out``) in the graph's
+        dtype."""
+        dtype, graph = graph.ent_ent.dtype, copy.copy(graph)
+        for key in _FLOAT_KEYS:
+            graph[key] = graph[key].float()
+        features = self(graph, pairs, generator,
+                        None if labels is None else labels.float()).to(dtype)
+        return features if out is None else out.copy_(features)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(ent_dim={self.ent_dim}, '

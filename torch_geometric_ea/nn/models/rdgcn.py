@@ -10,7 +10,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import remove_self_loops, to_undirected
 
 from ..conv import DualRelationAttentionConv, HighwayGCNConv, PrimalRelationAttentionConv
-from ..functional import normalize_rows
+from ..functional import normalize_rows, sparse_product
 from ..layout import relational_layout
 from .dual_amn import row_mean_matrix
 
@@ -199,8 +199,8 @@ class RDGCN(torch.nn.Module):
 
     @staticmethod
     def _relation_features(x: Tensor, graph: Data) -> Tensor:
-        return torch.cat([torch.sparse.mm(graph.rel_head, x),
-                          torch.sparse.mm(graph.rel_tail, x)], dim=-1)
+        return torch.cat([sparse_product(graph.rel_head, x),
+                          sparse_product(graph.rel_tail, x)], dim=-1)
 
     def forward(self, graph: Data) -> Tensor:
         r"""Embeds every entity of ``graph`` (see :func:`rdgcn_dual_graph`)."""
