@@ -22,12 +22,16 @@ The alignment links are supervision, stored as PyG stores supervision
 edges (``edge_label_index``, as ``RandomLinkSplit`` does): the link type's
 message-passing ``edge_index`` is empty, so ``to_hetero(model,
 data.metadata())`` and ``HeteroConv`` over ``data.edge_index_dict`` never
-pass a link between the KGs. ``data.to_homogeneous()`` keeps the union
-relation ids in ``relation`` (PyG overwrites ``edge_type`` with the store
-index) and offsets ``edge_label_index`` to homogeneous ids; it cannot keep
-the per-link masks apart from the triples' attributes, so take the split
-from :func:`links` or :func:`to_union`.
+pass a link between the KGs. A pair is a :class:`KGPair`, a
+:class:`~torch_geometric.data.HeteroData` whose ``to_homogeneous()``
+(:func:`pair_to_homogeneous`) keeps the union relation ids in
+``relation`` (PyG overwrites ``edge_type`` with the store index), offsets
+``edge_label_index`` to homogeneous ids and keeps ``train_mask`` /
+``val_mask`` / ``test_mask`` aligned with those links (PyG's own method
+would pad them with one entry per triple). What the files a pair was read
+from said (``data.report``) is kept but left out of its printout.
 """
+import copy
 import hashlib
 from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
@@ -41,6 +45,52 @@ SRC_TRIPLE = (SRC, 'triple', SRC)
 TGT_TRIPLE = (TGT, 'triple', TGT)
 LINK = (SRC, 'link', TGT)
 SPLITS = ('train', 'val', 'test')
+#: Attributes of the whole pair kept out of its printout.
+HIDDEN = ('report',)
+
+
+class KGPair(HeteroData):
+    r"""A KG pair: a :class:`~torch_geometric.data.HeteroData` in the layout
+    above (made by :func:`kg_pair`), whose :meth:`to_homogeneous` keeps the
+    link split masks aligned with ``edge_label_index`` and whose printout
+    leaves out ``report``."""
+    def to_homogeneous(self, *args, **kwargs) -> Data:
+        r"""PyG's :meth:`~torch_geometric.data.HeteroData.to_homogeneous`,
+        with the links' masks aligned with the links (see
+        :func:`pair_to_homogeneous`)."""
+        return pair_to_homogeneous(self, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        shown = copy.copy(self)
+        for key in HIDDEN:
+            if key in shown._global_store:
+                del shown._global_store[key]
+        return HeteroData.__repr__(shown)
+
+
+torch.serialization.add_safe_globals([KGPair])  # processed files hold the class
+
+
+def pair_to_homogeneous(data: HeteroData, *args, **kwargs) -> Data:
+    r"""Converts a KG pair (any :class:`~torch_geometric.data.HeteroData` in
+    the layout above) as :meth:`HeteroData.to_homogeneous
+    <torch_geometric.data.HeteroData.to_homogeneous>` does (same
+    arguments), except that ``train_mask``, ``val_mask`` and ``test_mask``
+    are the links' ``[M]`` masks, aligned with the ``[2, M]``
+    ``edge_label_index`` in homogeneous ids, so that
+    ``h.edge_label_index[:, h.train_mask]`` are the training links. (PyG
+    concatenates every edge attribute across edge types, padding the
+    triples with ``False``.) Nothing of the pair's report is carried."""
+    masks = {f'{s}_mask': data[LINK][f'{s}_mask'] for s in SPLITS
+             if f'{s}_mask' in data[LINK]}
+    plain = copy.copy(data)
+    for key in list(masks) + [k for k in HIDDEN if k in plain._global_store]:
+        store = plain[LINK] if key in masks else plain._global_store
+        del store[key]
+    out = HeteroData.to_homogeneous(plain, *args, **kwargs)
+    for key, mask in masks.items():
+        out[key] = mask
+    return out
 
 
 def local_name(uri: str) -> str:
@@ -73,7 +123,7 @@ def kg_pair(
     test_mask: Optional[Tensor] = None,
     uri: Optional[Tuple[Sequence[str], Sequence[str]]] = None,
     relation_uri: Optional[Tuple[Sequence[str], Sequence[str]]] = None,
-) -> HeteroData:
+) -> KGPair:
     r"""Builds a KG pair from tensors, checking that every id is in range.
 
     Args:
@@ -86,7 +136,7 @@ def kg_pair(
             omitted every link is a test link.
         uri, relation_uri: names per KG (default: ``'e<i>'``, ``'r<i>'``).
     """
-    data = HeteroData()
+    data = KGPair()
     if num_relations is None:
         num_relations = tuple(int(t.max()) + 1 if t.numel() else 0 for t in edge_type)
     for k, (node, rel) in enumerate(((SRC, SRC_TRIPLE), (TGT, TGT_TRIPLE))):

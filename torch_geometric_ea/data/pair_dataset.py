@@ -22,7 +22,7 @@ from torch_geometric.data import HeteroData, InMemoryDataset
 
 from torch_geometric_ea.data import translated
 from torch_geometric_ea.data.download import DatasetError, fetch, note_unchecked
-from torch_geometric_ea.data.pair import SRC, TGT
+from torch_geometric_ea.data.pair import SRC, TGT, KGPair
 
 __all__ = ['PairDataset']
 
@@ -65,7 +65,7 @@ class PairDataset(InMemoryDataset):
                                f"{', '.join(NAMES)}, got {names!r}")
         self.pair = pair
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
-        self.load(self.processed_paths[0], data_cls=HeteroData)
+        self.load(self.processed_paths[0])
         if names == 'translated':
             self._attach_translated_names()
 
@@ -120,7 +120,7 @@ class PairDataset(InMemoryDataset):
         if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
             print('Done!', file=sys.stderr)
 
-    def load(self, path: str, data_cls=HeteroData) -> None:
+    def load(self, path: str, data_cls=KGPair) -> None:
         r"""Reads a processed file with ``torch.load(weights_only=True)``
         and no fallback: a file holding anything but tensors, plain values
         and PyG's data classes (a crafted file in the dataset folder, say) is
