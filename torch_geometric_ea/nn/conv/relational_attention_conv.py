@@ -8,7 +8,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import glorot
-from torch_geometric.typing import OptTensor
+from torch_geometric.typing import OptTensor, PairTensor
 from torch_geometric.utils import softmax
 
 from ..functional import eager_float_kernel, normalize_rows
@@ -136,22 +136,41 @@ class RelationalAttentionConv(MessagePassing):
         fused (bool, optional): If set to :obj:`True`, the layer runs as one
             autograd function of sparse-dense products with a hand-derived
             backward pass instead of :meth:`message` and :meth:`propagate`
-            (same result, several times less memory and time).
+            (same result, several times less memory and time). Whenever an
+            explainer's edge mask is set (``explain``, as
+            :func:`torch_geometric.explain.algorithm.utils.set_masks` sets
+            it) or a propagate, message or aggregate hook is registered, the
+            layer hands over to :meth:`propagate`, which applies them.
             (default: :obj:`True`)
         cached (bool, optional): If set to :obj:`True`, the layer builds the
             :class:`RelationalLayout` of the first graph it sees and reuses
             it on every later call, as ``GCNConv(cached=True)`` does; only
             for a fixed graph (transductive learning).
-            :meth:`reset_parameters` clears it. (default: :obj:`False`)
+            :meth:`reset_parameters` clears it; a later graph of another
+            number of nodes raises an error. (default: :obj:`False`)
+        num_relations (int, optional): If set, the layer owns a learnable
+            relation table :math:`(R, C)` (Glorot initialised) and
+            :meth:`forward` takes edge types only, ``conv(x, edge_index,
+            edge_type)``, as :class:`~torch_geometric.nn.conv.RGCNConv`
+            does; so the layer works in
+            :func:`~torch_geometric.nn.to_hetero`. (default: :obj:`None`)
         **kwargs (optional): Additional arguments of
-            :class:`torch_geometric.nn.conv.MessagePassing`.
+            :class:`torch_geometric.nn.conv.MessagePassing`. ``flow`` is
+            honoured on both paths (``'target_to_source'`` sends messages
+            from ``edge_index[1]`` to ``edge_index[0]``); ``aggr`` must be
+            ``'add'`` (the softmax normalises), any other raises a
+            :class:`ValueError`.
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, C)`, edge indices
+        - **input:** node features :math:`(|\mathcal{V}|, C)` or a
+          bipartite pair :math:`((|\mathcal{V}_s|, C), (|\mathcal{V}_t|, C))`,
+          edge indices
           :math:`(2, |\mathcal{E}|)`, relation vectors
           :math:`(|\mathcal{E}|, C)` or a relation table :math:`(R, C)`
-          with edge types :math:`(|\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, C)`, and with
+          with edge types :math:`(|\mathcal{E}|)`, or edge types only with
+          ``num_relations``
+        - **output:** node features :math:`(|\mathcal{V}|, C)` (of the
+          receiving side for a pair), and with
           ``return_attention_weights`` the pair ``(edge_index, alpha)``
           with :math:`(2, |\mathcal{E}|)` and :math:`(|\mathcal{E}|)`
 
@@ -165,15 +184,31 @@ class RelationalAttentionConv(MessagePassing):
         ``fused=False`` is plain autograd throughout.
     """
     def __init__(self, channels: int, bias: bool = False, normalize: bool = True,
-                 fused: bool = True, cached: bool = False, **kwargs):
-        kwargs.setdefault('aggr', 'add')
+                 fused: bool = True, cached: bool = False,
+                 num_relations: Optional[int] = None, **kwargs):
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(
+                f"RelationalAttentionConv needs a positive channels (got {channels}): "
+                f"it has no input projection, so there is nothing to initialise "
+                f"lazily; channels is the width of x and of the relation vectors")
+        aggr = kwargs.setdefault('aggr', 'add')
+        if aggr != 'add':
+            raise ValueError(
+                f"RelationalAttentionConv normalises its attention with a softmax "
+                f"itself, so it only sums messages (aggr='add'); got aggr={aggr!r}")
         super().__init__(**kwargs)
         self.channels = channels
         self.normalize = normalize
         self.fused = fused
         self.cached = cached
+        self.num_relations = num_relations
         self._cached_layout: Optional[RelationalLayout] = None
+        self._cached_num_nodes: Optional[int] = None
         self.att = Parameter(torch.empty(channels, 1))
+        if num_relations is not None:
+            self.rel_table = Parameter(torch.empty(num_relations, channels))
+        else:
+            self.register_parameter('rel_table', None)
         if bias:
             self.bias = Parameter(torch.empty(channels))
         else:
@@ -181,62 +216,162 @@ class RelationalAttentionConv(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
-        r"""Re-initialises the attention vector :math:`\mathbf{v}` with
-        Glorot initialisation and the bias, if any, with zeros."""
+        r"""Re-initialises the attention vector :math:`\mathbf{v}` and the
+        layer's own relation table, if any, with Glorot initialisation and
+        the bias, if any, with zeros."""
         super().reset_parameters()
         self._cached_layout = None
+        self._cached_num_nodes = None
         glorot(self.att)
+        if self.rel_table is not None:
+            glorot(self.rel_table)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
 
-    def forward(self, x: Tensor, edge_index: Union[Tensor, RelationalLayout],
-                rel: Tensor, edge_type: OptTensor = None,
+    def forward(self, x: Union[Tensor, PairTensor],
+                edge_index: Union[Tensor, RelationalLayout],
+                rel: OptTensor = None, edge_type: OptTensor = None,
                 return_attention_weights: bool = False):
         r"""Runs the layer.
 
         Args:
-            x (torch.Tensor): Node features :math:`(N, C)`.
+            x (torch.Tensor or (torch.Tensor, torch.Tensor)): Node features
+                :math:`(N, C)`, or a bipartite pair ``(x_src, x_dst)``
+                :math:`((N_s, C), (N_t, C))` (as :func:`~torch_geometric.nn.to_hetero`
+                passes for an edge type between two node types): ``x[0]``
+                is indexed by ``edge_index[0]`` and ``x[1]`` by
+                ``edge_index[1]``, and the output has the rows of the
+                receiving side.
             edge_index (torch.Tensor or RelationalLayout): Edges
-                :math:`(2, E)`, messages flow from ``edge_index[0]`` to
-                ``edge_index[1]``; or a :class:`RelationalLayout` of edges
-                and types built once with :func:`relational_layout` (saves
-                its sorts on every call on a fixed graph; so does
-                ``cached=True``).
-            rel (torch.Tensor): Per-edge relation vectors :math:`(E, C)`,
-                or, with ``edge_type`` or a layout, a relation table
-                :math:`(R, C)`. They need not be normalised.
+                :math:`(2, E)` (any integer dtype), messages flow from
+                ``edge_index[0]`` to ``edge_index[1]`` (the reverse with
+                ``flow='target_to_source'``); or a :class:`RelationalLayout`
+                of edges and types built once with :func:`relational_layout`
+                (saves its sorts on every call on a fixed graph; so does
+                ``cached=True``). A sparse adjacency (``adj_t``) is refused:
+                it cannot carry one relation type per edge.
+            rel (torch.Tensor, optional): Per-edge relation vectors
+                :math:`(E, C)`, or, with ``edge_type`` or a layout, a
+                relation table :math:`(R, C)`. They need not be normalised.
+                On a layer that owns its table (``num_relations``), leave it
+                out, or pass the edge types here: ``conv(x, edge_index,
+                edge_type)``. (default: :obj:`None`)
             edge_type (torch.Tensor, optional): Relation id per edge
                 :math:`(E)`. (default: :obj:`None`)
             return_attention_weights (bool, optional): If :obj:`True`, also
                 returns ``(edge_index, alpha)`` as
                 :class:`~torch_geometric.nn.conv.GATConv` does: the input
-                edges with their attention :math:`(E)` in their order (for
-                a layout, its edges in canonical order).
+                edges with their attention in their order (for a layout, its
+                edges in canonical order). The layer has one head and
+                ``alpha`` is flat, :math:`(E)`, where ``GATConv`` gives
+                :math:`(E, \text{heads})`.
                 (default: :obj:`False`)
         """
-        layout = self._layout(x, edge_index, rel, edge_type)
+        if isinstance(edge_index, Tensor) and (edge_index.is_sparse or edge_index.layout in (
+                torch.sparse_csr, torch.sparse_csc)) or not isinstance(
+                    edge_index, (Tensor, RelationalLayout)):
+            raise ValueError(
+                "RelationalAttentionConv takes no sparse adjacency (adj_t): it cannot "
+                "carry a relation type per edge; pass edge_index (2, E) and edge_type")
+        rel, edge_type = self._relations(rel, edge_type)
+        bipartite = isinstance(x, (tuple, list))
+        s2t = self.flow == 'source_to_target'
+        if isinstance(edge_index, RelationalLayout):
+            if bipartite or not s2t:
+                raise ValueError(
+                    "a RelationalLayout fixes the direction and the node set: build "
+                    "it from the edges as the messages flow (edge_index.flip(0) for "
+                    "flow='target_to_source') and pass one node feature matrix")
+            graph, num_src = edge_index, 0
+            x_all = x
+        else:
+            ei = edge_index.long()
+            src, dst = (ei[0], ei[1]) if s2t else (ei[1], ei[0])
+            if bipartite:
+                x_src, x_dst = (x[0], x[1]) if s2t else (x[1], x[0])
+                num_src = x_src.size(0)
+                x_all = torch.cat([x_src, x_dst], dim=0)
+                dst = dst + num_src
+            else:
+                num_src, x_all = 0, x
+            if rel is None and edge_index.size(1) == 0:
+                # an edge type without edges or types (a pair's link type
+                # under to_hetero) contributes nothing
+                rel = x_all.new_zeros(0, self.channels)
+                edge_type = None
+            graph = torch.stack([src, dst])
+        if rel is None:
+            raise ValueError("RelationalAttentionConv needs relation vectors, a relation "
+                             "table with edge_type, or num_relations and edge_type")
+        layout = self._layout(x_all, graph, rel, edge_type)
         if self.normalize:
             rel = normalize_rows(rel)
-        if self.fused and self.aggr == 'add':
-            out, alpha = relational_attention(x, rel, self.att, layout)
+        if self.fused and not self._hands_over():
+            out, alpha = relational_attention(x_all, rel, self.att, layout)
         else:
-            rel = rel[layout.type_d]
-            alpha = softmax((rel @ self.att).view(-1), layout.dst_d,
-                            num_nodes=x.size(0))
-            out = self.propagate(layout.edge_index(), x=x, rel=rel, alpha=alpha)
+            # edges in the caller's order, so an explainer's edge mask and
+            # the hooks see the edges as given
+            # (a cached layout of the same number of edges is this graph)
+            in_order = isinstance(graph, Tensor) and graph.size(1) == layout.order.numel()
+            if not in_order:
+                graph = layout.edge_index()
+            perm = layout.order if in_order else None
+            type_e = layout.to_input_order(layout.type_d) if in_order else layout.type_d
+            rel_e = rel[type_e]
+            index = graph[1]
+            alpha = softmax((rel_e @ self.att).view(-1), index, num_nodes=x_all.size(0))
+            prop = graph if s2t else graph.flip(0)
+            out = self.propagate(prop, x=x_all, rel=rel_e, alpha=alpha)
+            if perm is not None:
+                alpha = alpha[perm]
+        out = out[num_src:]
         if self.bias is not None:
             out = out + self.bias
         if return_attention_weights:
             return out, attention_weights(edge_index, layout, alpha)
         return out
 
+    def _hands_over(self) -> bool:
+        # an explainer's edge mask or any message passing hook needs the
+        # per-edge messages of propagate
+        if self._explain:
+            return True
+        hooks = (self._propagate_forward_pre_hooks, self._propagate_forward_hooks,
+                 self._message_forward_pre_hooks, self._message_forward_hooks,
+                 self._aggregate_forward_pre_hooks, self._aggregate_forward_hooks,
+                 self._message_and_aggregate_forward_pre_hooks,
+                 self._message_and_aggregate_forward_hooks)
+        return any(len(h) > 0 for h in hooks)
+
+    def _relations(self, rel: OptTensor, edge_type: OptTensor
+                   ) -> Tuple[OptTensor, OptTensor]:
+        if self.rel_table is None:
+            return rel, edge_type
+        if rel is not None and not rel.is_floating_point():
+            if edge_type is not None:
+                raise ValueError("edge types given twice")
+            rel, edge_type = None, rel
+        if rel is not None:
+            raise ValueError(
+                f"this layer owns its relation table (num_relations={self.num_relations}): "
+                f"pass edge_type, not relation vectors")
+        if edge_type is None:
+            return None, None
+        return self.rel_table, edge_type
+
     def _layout(self, x: Tensor, edge_index: Union[Tensor, RelationalLayout],
                 rel: Tensor, edge_type: OptTensor) -> RelationalLayout:
         if self.cached and self._cached_layout is not None:
+            if x.size(0) != self._cached_num_nodes:
+                raise ValueError(
+                    f"cached=True: the cache holds the layout of another graph "
+                    f"({self._cached_num_nodes} nodes, this one has {x.size(0)}); "
+                    f"call reset_parameters() or use cached=False")
             return as_layout(self._cached_layout, None, x.size(0), rel)
         layout = as_layout(edge_index, edge_type, x.size(0), rel)
         if self.cached:
             self._cached_layout = layout
+            self._cached_num_nodes = x.size(0)
         return layout
 
     def message(self, x_j: Tensor, rel: Tensor, alpha: Tensor) -> Tensor:
@@ -247,4 +382,7 @@ class RelationalAttentionConv(MessagePassing):
         return alpha.view(-1, 1) * (x_j - 2 * proj * rel)
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.channels})'
+        if self.num_relations is None:
+            return f'{self.__class__.__name__}({self.channels})'
+        return (f'{self.__class__.__name__}({self.channels}, '
+                f'num_relations={self.num_relations})')
