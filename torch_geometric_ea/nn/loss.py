@@ -269,9 +269,10 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
             pairs (torch.Tensor): Training pairs :math:`(2, B)` as row ids
                 of ``x`` (one side's entity, the other side's entity). The
                 loss is symmetric in each pair's order: with
-                ``negatives='other'`` each pair is oriented by ``node_type``
-                (see :func:`orient_pairs`; a pair within one KG raises
-                :class:`ValueError`). No pairs give a zero loss.
+                ``negatives='other'``, pairs in mixed directions are
+                oriented by ``node_type`` (see :func:`orient_pairs`; a pair
+                within one KG raises :class:`ValueError`). No pairs give a
+                zero loss.
             node_type (torch.Tensor, optional): KG of each entity
                 :math:`(N)`; needed for ``negatives='other'``.
             candidates (torch.Tensor, optional): Distinct entity ids
@@ -292,6 +293,8 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
             sides = [(torch.cat([i, j]), torch.cat([j, i]), candidates)]
         else:
             i, j = orient_pairs(pairs, node_type)
+            if torch.equal(i, pairs[1]):  # all one way (KG2 first): as given
+                i, j = pairs[0], pairs[1]
             pool = (torch.arange(x.size(0), device=x.device)
                     if candidates is None else candidates)
             sides = [(a, p, pool[node_type[pool] == node_type[p[0]]])
