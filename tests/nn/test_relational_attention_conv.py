@@ -29,7 +29,7 @@ def test_repr_and_shape():
 def test_attention_sums_to_one_per_target():
     x, edge_index, rel_table, edge_type = tiny_graph()
     _, (_, alpha) = make_conv()(x, edge_index, rel_table, edge_type,
-                           return_attention_weights=True)
+                                return_attention_weights=True)
     sums = scatter(alpha, edge_index[1], dim_size=8, reduce='sum')
     has_edges = torch.bincount(edge_index[1], minlength=8) > 0
     assert torch.allclose(sums[has_edges], torch.ones(int(has_edges.sum()),
@@ -105,3 +105,149 @@ def test_normalize_rows_matches_autograd():
     x = torch.randn(20, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(normalize_rows, (x,))
     assert torch.allclose(normalize_rows(x), torch.nn.functional.normalize(x))
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_flow_target_to_source_is_the_default_flow_on_flipped_edges(fused):
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    conv = make_conv(fused=fused, flow='target_to_source', bias=True)
+    default = make_conv(fused=fused, bias=True)
+    default.load_state_dict(conv.state_dict())
+    out, (ei, alpha) = conv(x, edge_index, rel_table, edge_type,
+                            return_attention_weights=True)
+    expected, (_, alpha_expected) = default(x, edge_index.flip(0), rel_table, edge_type,
+                                            return_attention_weights=True)
+    assert ei is edge_index
+    assert torch.allclose(out, expected)
+    assert torch.allclose(alpha, alpha_expected)
+    assert not torch.allclose(out, default(x, edge_index, rel_table, edge_type))
+
+
+def test_flow_paths_agree_in_values_and_gradients():
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    fused = make_conv(flow='target_to_source')
+    plain = make_conv(flow='target_to_source', fused=False)
+    plain.load_state_dict(fused.state_dict())
+    results = []
+    for conv in (fused, plain):
+        xi = x.clone().requires_grad_()
+        out = conv(xi, edge_index, rel_table, edge_type)
+        out.pow(2).sum().backward()
+        results.append((out, xi.grad, conv.att.grad))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_owned_relation_table(fused):
+    x, edge_index, _, edge_type = tiny_graph()
+    conv = make_conv(num_relations=4, fused=fused)
+    assert repr(conv) == 'RelationalAttentionConv(6, num_relations=4)'
+    assert conv.rel_table.shape == (4, 6)
+    table = conv.rel_table.detach().clone()
+    plain = make_conv(fused=fused)
+    plain.att.data.copy_(conv.att.data)
+    expected = plain(x, edge_index, table, edge_type)
+    assert torch.allclose(conv(x, edge_index, edge_type), expected)
+    assert torch.allclose(conv(x, edge_index, edge_type=edge_type), expected)
+    conv(x, edge_index, edge_type).sum().backward()
+    assert conv.rel_table.grad is not None
+    conv.reset_parameters()
+    assert not torch.equal(conv.rel_table.detach(), table)
+    with pytest.raises(ValueError, match='owns its relation table'):
+        conv(x, edge_index, table, edge_type)
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_bipartite_input_sends_messages_from_source_to_destination(fused):
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    x_dst = torch.randn(5, 6, dtype=torch.float64)
+    edge_index = edge_index[:, edge_index[1] < 5]
+    edge_type = edge_type[:edge_index.size(1)]
+    conv = make_conv(fused=fused)
+    out = conv((x, x_dst), edge_index, rel_table, edge_type)
+    # the same as one graph of both node sets, destination ids shifted
+    joint = conv(torch.cat([x, x_dst]), torch.stack([edge_index[0], edge_index[1] + 8]),
+                 rel_table, edge_type)
+    assert out.shape == (5, 6)
+    assert torch.allclose(out, joint[8:])
+
+
+def hetero_model(channels=8):
+    from torch_geometric.nn import to_hetero
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = RelationalAttentionConv(channels, num_relations=270)
+
+        def forward(self, x, edge_index, edge_type):
+            return torch.tanh(self.conv(x, edge_index, edge_type))
+    return Net, to_hetero
+
+
+def test_to_hetero_with_an_owned_table_on_two_node_types():
+    from torch_geometric.data import HeteroData
+    Net, to_hetero = hetero_model()
+    data = HeteroData()
+    data['a'].x, data['b'].x = torch.randn(7, 8), torch.randn(5, 8)
+    data['a', 'r', 'a'].edge_index = torch.randint(0, 7, (2, 20))
+    data['a', 'r', 'a'].edge_type = torch.randint(0, 270, (20,))
+    data['a', 's', 'b'].edge_index = torch.stack([torch.randint(0, 7, (9,)),
+                                                  torch.randint(0, 5, (9,))])
+    data['a', 's', 'b'].edge_type = torch.randint(0, 270, (9,))
+    model = to_hetero(Net(), data.metadata())
+    out = model(data.x_dict, data.edge_index_dict, data.edge_type_dict)
+    assert out['a'].shape == (7, 8) and out['b'].shape == (5, 8)
+    assert torch.isfinite(out['b']).all() and out['b'].abs().sum() > 0
+
+
+def test_to_hetero_on_a_pair_link_type_contributes_nothing():
+    from torch_geometric_ea.data import synthetic_pair
+    Net, to_hetero = hetero_model()
+    pair = synthetic_pair(60)
+    model = to_hetero(Net(), pair.metadata())
+    x = {t: torch.randn(pair[t].num_nodes, 8) for t in pair.node_types}
+    out = model(x, pair.edge_index_dict, pair.edge_type_dict)
+    assert out['src'].shape == (60, 8) and out['tgt'].shape == (60, 8)
+    link = model.conv['src__link__tgt']
+    zeros = link((x['src'], x['tgt']), pair['src', 'link', 'tgt'].edge_index, None)
+    assert torch.equal(zeros, torch.zeros(60, 8))
+
+
+def test_aggr_other_than_add_is_refused():
+    with pytest.raises(ValueError, match="aggr='add'"):
+        RelationalAttentionConv(6, aggr='mean')
+    assert RelationalAttentionConv(6, aggr='add').aggr == 'add'
+
+
+def test_sparse_adjacency_is_refused_with_a_clear_error():
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    adj = torch.sparse_coo_tensor(edge_index, torch.ones(30), (8, 8)).coalesce()
+    for adj_t in (adj, adj.to_sparse_csr()):
+        with pytest.raises(ValueError, match='pass edge_index .* and edge_type'):
+            make_conv()(x, adj_t, rel_table, edge_type)
+
+
+def test_lazy_channels_are_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match='no input projection'):
+        RelationalAttentionConv(-1)
+
+
+def test_cached_layout_with_another_graph_says_so():
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    conv = make_conv(cached=True)
+    conv(x, edge_index, rel_table, edge_type)
+    x2, edge_index2, _, edge_type2 = tiny_graph(n=12, seed=1)
+    with pytest.raises(ValueError, match='cache holds the layout of another graph'):
+        conv(x2, edge_index2, rel_table, edge_type2)
+    conv.reset_parameters()
+    assert conv(x2, edge_index2, rel_table, edge_type2).shape == (12, 6)
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_int32_edge_index_on_both_paths(fused):
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    conv = make_conv(fused=fused)
+    assert torch.allclose(conv(x, edge_index.int(), rel_table, edge_type.int()),
+                          conv(x, edge_index, rel_table, edge_type))
