@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from torch_geometric.utils import scatter
 
@@ -251,3 +253,27 @@ def test_int32_edge_index_on_both_paths(fused):
     conv = make_conv(fused=fused)
     assert torch.allclose(conv(x, edge_index.int(), rel_table, edge_type.int()),
                           conv(x, edge_index, rel_table, edge_type))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_src=st.integers(1, 12), n_dst=st.integers(1, 12), e=st.integers(0, 60),
+       r=st.integers(1, 4), seed=st.integers(0, 2**31), fused=st.booleans())
+def test_flow_and_bipartite_on_random_graphs(n_src, n_dst, e, r, seed, fused):
+    gen = torch.Generator().manual_seed(seed)
+    x_src = torch.randn(n_src, 4, generator=gen, dtype=torch.float64)
+    x_dst = torch.randn(n_dst, 4, generator=gen, dtype=torch.float64)
+    edge_index = torch.stack([torch.randint(0, n_src, (e,), generator=gen),
+                              torch.randint(0, n_dst, (e,), generator=gen)])
+    edge_type = torch.randint(0, r, (e,), generator=gen)
+    torch.manual_seed(seed)
+    conv = RelationalAttentionConv(4, num_relations=r, bias=True, fused=fused).double()
+    flipped = RelationalAttentionConv(4, num_relations=r, bias=True, fused=not fused,
+                                      flow='target_to_source').double()
+    flipped.load_state_dict(conv.state_dict())
+    out = conv((x_src, x_dst), edge_index, edge_type)
+    assert out.shape == (n_dst, 4)
+    # the other path, the other flow, the edges and node sets swapped
+    assert torch.allclose(out, flipped((x_dst, x_src), edge_index.flip(0), edge_type))
+    joint = conv(torch.cat([x_src, x_dst]),
+                 torch.stack([edge_index[0], edge_index[1] + n_src]), edge_type)
+    assert torch.allclose(out, joint[n_src:])
