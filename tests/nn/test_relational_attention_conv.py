@@ -223,17 +223,61 @@ def test_aggr_other_than_add_is_refused():
     assert RelationalAttentionConv(6, aggr='add').aggr == 'add'
 
 
-def test_sparse_adjacency_is_refused_with_a_clear_error():
+@pytest.mark.parametrize('fused', [True, False])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_sparse_adjacency_with_types_as_values_equals_edge_index(fused, data):
+    r"""``adj_t`` (entry (i, j) for the edge j -> i, its value the edge's
+    type, as RGCNConv reads it) gives what edge_index and edge_type give:
+    uncoalesced COO keeps parallel edges apart; CSR on graphs without them."""
+    n = data.draw(st.integers(1, 12))
+    e = data.draw(st.integers(0, 40))
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31)))
+    edge_index = torch.randint(n, (2, e), generator=gen)
+    edge_type = torch.randint(4, (e,), generator=gen)
+    x, table = torch.randn(n, 8, generator=gen), torch.randn(4, 8, generator=gen)
+    conv = RelationalAttentionConv(8, fused=fused)
+    want = conv(x, edge_index, table, edge_type)
+    adj = torch.sparse_coo_tensor(edge_index.flip(0), edge_type, (n, n))
+    torch.testing.assert_close(conv(x, adj, table), want, rtol=1e-4, atol=1e-5)
+    owner = RelationalAttentionConv(8, fused=fused, num_relations=4)
+    torch.testing.assert_close(owner(x, adj), owner(x, edge_index, edge_type),
+                               rtol=1e-4, atol=1e-5)
+    key = edge_index[1] * n + edge_index[0]
+    if key.unique().numel() == e:  # CSR merges parallel edges
+        torch.testing.assert_close(conv(x, adj.coalesce().to_sparse_csr(), table),
+                                   want, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_adjacency_without_types_is_refused_with_a_clear_error():
     x, edge_index, rel_table, edge_type = tiny_graph()
     adj = torch.sparse_coo_tensor(edge_index, torch.ones(30), (8, 8)).coalesce()
     for adj_t in (adj, adj.to_sparse_csr()):
-        with pytest.raises(ValueError, match='pass edge_index .* and edge_type'):
+        with pytest.raises(ValueError, match='relation type as its integer value'):
             make_conv()(x, adj_t, rel_table, edge_type)
+        with pytest.raises(ValueError, match='relation type as its integer value'):
+            make_conv()(x, adj_t, rel_table)
 
 
-def test_lazy_channels_are_refused_with_a_clear_error():
-    with pytest.raises(ValueError, match='no input projection'):
-        RelationalAttentionConv(-1)
+@pytest.mark.parametrize('fused', [True, False])
+def test_lazy_channels_take_the_width_of_the_first_input(fused):
+    x, edge_index, rel_table, edge_type = tiny_graph()
+    for owned in (False, True):
+        kwargs = dict(num_relations=rel_table.size(0)) if owned else {}
+        lazy = RelationalAttentionConv(-1, bias=True, fused=fused, **kwargs)
+        assert repr(lazy).startswith('RelationalAttentionConv(-1')
+        args = (edge_type,) if owned else (rel_table, edge_type)
+        out = lazy(x, edge_index, *args)
+        assert lazy.channels == x.size(1) and lazy.att.shape == (x.size(1), 1)
+        eager = RelationalAttentionConv(x.size(1), bias=True, fused=fused,
+                                        **kwargs).to(x.dtype)
+        eager.load_state_dict(lazy.state_dict())
+        assert torch.equal(eager(x, edge_index, *args), out)
+        fresh = RelationalAttentionConv(-1, bias=True, fused=fused, **kwargs)
+        fresh.load_state_dict(lazy.state_dict())  # a lazy layer loads weights
+        assert torch.equal(fresh(x, edge_index, *args), out)
+    with pytest.raises(ValueError, match='positive channels, or -1'):
+        RelationalAttentionConv(0)
 
 
 def test_cached_layout_with_another_graph_says_so():

@@ -6,9 +6,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.nn import Parameter
+from torch.nn.parameter import UninitializedParameter, is_lazy
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import glorot
-from torch_geometric.typing import OptTensor, PairTensor
+from torch_geometric.typing import WITH_TORCH_SPARSE, OptTensor, PairTensor, SparseTensor
 from torch_geometric.utils import softmax
 
 from ..functional import eager_float_kernel, normalize_rows
@@ -127,7 +128,8 @@ class RelationalAttentionConv(MessagePassing):
     feature width; apply the activation (``tanh`` in Dual-AMN) outside.
 
     Args:
-        channels (int): Size of node and relation features.
+        channels (int): Size of node and relation features; :obj:`-1`
+            takes the width of ``x`` at the first call (lazy).
         bias (bool, optional): If set to :obj:`True`, adds a learnable bias
             to the output. (default: :obj:`False`)
         normalize (bool, optional): If set to :obj:`False`, relation vectors
@@ -186,11 +188,10 @@ class RelationalAttentionConv(MessagePassing):
     def __init__(self, channels: int, bias: bool = False, normalize: bool = True,
                  fused: bool = True, cached: bool = False,
                  num_relations: Optional[int] = None, **kwargs):
-        if not isinstance(channels, int) or channels < 1:
+        if not isinstance(channels, int) or not (channels >= 1 or channels == -1):
             raise ValueError(
-                f"RelationalAttentionConv needs a positive channels (got {channels}): "
-                f"it has no input projection, so there is nothing to initialise "
-                f"lazily; channels is the width of x and of the relation vectors")
+                f"RelationalAttentionConv needs a positive channels, or -1 to take "
+                f"the width of x at the first call (got {channels})")
         aggr = kwargs.setdefault('aggr', 'add')
         if aggr != 'add':
             raise ValueError(
@@ -204,16 +205,50 @@ class RelationalAttentionConv(MessagePassing):
         self.num_relations = num_relations
         self._cached_layout: Optional[RelationalLayout] = None
         self._cached_num_nodes: Optional[int] = None
-        self.att = Parameter(torch.empty(channels, 1))
+
+        def weight(*shape):  # uninitialised while channels is -1
+            return UninitializedParameter() if channels == -1 else Parameter(
+                torch.empty(*shape))
+
+        self.att = weight(channels, 1)
         if num_relations is not None:
-            self.rel_table = Parameter(torch.empty(num_relations, channels))
+            self.rel_table = weight(num_relations, channels)
         else:
             self.register_parameter('rel_table', None)
         if bias:
-            self.bias = Parameter(torch.empty(channels))
+            self.bias = weight(channels)
         else:
             self.register_parameter('bias', None)
+        if channels == -1:  # set by the first call (lazy, as PyG's Linear)
+            self._lazy_hook = self.register_forward_pre_hook(
+                RelationalAttentionConv._initialize, with_kwargs=True)
+            self._register_load_state_dict_pre_hook(self._load_lazy)
         self.reset_parameters()
+
+    def _load_lazy(self, state_dict, prefix, *args):
+        r"""A lazy layer takes the width of the weights it loads."""
+        att = state_dict.get(prefix + 'att')
+        if is_lazy(self.att) and att is not None:
+            self._materialize(att.size(0), dtype=att.dtype, device=att.device)
+            self._lazy_hook.remove()
+
+    @torch.no_grad()
+    def _initialize(self, args, kwargs):
+        r"""Makes the weights of a ``channels=-1`` layer for the width of
+        the first call's ``x`` and initialises them."""
+        x = args[0] if args else kwargs['x']
+        x = x[0] if isinstance(x, (tuple, list)) else x
+        self._materialize(x.size(-1), dtype=x.dtype, device=x.device)
+        self.reset_parameters()
+        self._lazy_hook.remove()
+
+    def _materialize(self, channels: int, **like):
+        self.channels = channels
+        self.att.materialize((channels, 1), **like)
+        if self.rel_table is not None:
+            self.rel_table.materialize((self.num_relations, channels), **like)
+        if self.bias is not None:
+            self.bias.materialize((channels,), **like)
 
     def reset_parameters(self):
         r"""Re-initialises the attention vector :math:`\mathbf{v}` and the
@@ -222,6 +257,8 @@ class RelationalAttentionConv(MessagePassing):
         super().reset_parameters()
         self._cached_layout = None
         self._cached_num_nodes = None
+        if is_lazy(self.att):  # initialised by the first call
+            return
         glorot(self.att)
         if self.rel_table is not None:
             glorot(self.rel_table)
@@ -248,8 +285,11 @@ class RelationalAttentionConv(MessagePassing):
                 ``flow='target_to_source'``); or a :class:`RelationalLayout`
                 of edges and types built once with :func:`relational_layout`
                 (saves its sorts on every call on a fixed graph; so does
-                ``cached=True``). A sparse adjacency (``adj_t``) is refused:
-                it cannot carry one relation type per edge.
+                ``cached=True``); or a sparse adjacency ``adj_t``
+                (``torch.sparse`` COO/CSR or ``SparseTensor``, :math:`(N_t,
+                N_s)`, entry :math:`(i, j)` for the edge :math:`j \to i`)
+                whose values are the edges' relation types, as
+                :class:`~torch_geometric.nn.conv.RGCNConv` reads it.
             rel (torch.Tensor, optional): Per-edge relation vectors
                 :math:`(E, C)`, or, with ``edge_type`` or a layout, a
                 relation table :math:`(R, C)`. They need not be normalised.
@@ -267,12 +307,7 @@ class RelationalAttentionConv(MessagePassing):
                 :math:`(E, \text{heads})`.
                 (default: :obj:`False`)
         """
-        if isinstance(edge_index, Tensor) and (edge_index.is_sparse or edge_index.layout in (
-                torch.sparse_csr, torch.sparse_csc)) or not isinstance(
-                    edge_index, (Tensor, RelationalLayout)):
-            raise ValueError(
-                "RelationalAttentionConv takes no sparse adjacency (adj_t): it cannot "
-                "carry a relation type per edge; pass edge_index (2, E) and edge_type")
+        edge_index, edge_type = edges_of_adjacency(edge_index, edge_type)
         rel, edge_type = self._relations(rel, edge_type)
         bipartite = isinstance(x, (tuple, list))
         s2t = self.flow == 'source_to_target'
@@ -386,3 +421,32 @@ class RelationalAttentionConv(MessagePassing):
             return f'{self.__class__.__name__}({self.channels})'
         return (f'{self.__class__.__name__}({self.channels}, '
                 f'num_relations={self.num_relations})')
+
+
+def edges_of_adjacency(adj_t, edge_type: OptTensor) -> Tuple[object, OptTensor]:
+    r"""``(edge_index, edge_type)`` of a sparse adjacency ``adj_t``
+    (``torch.sparse`` COO/CSR/CSC or ``SparseTensor``, entry :math:`(i, j)`
+    for the edge :math:`j \to i`, its value the edge's relation type, as
+    :class:`~torch_geometric.nn.conv.RGCNConv` reads it; parallel edges of
+    an uncoalesced COO tensor stay apart); anything else is returned as it
+    is. An adjacency without integer values, or given with ``edge_type``
+    as well, raises a :class:`ValueError`."""
+    if isinstance(adj_t, Tensor) and not (adj_t.is_sparse or adj_t.layout in (
+            torch.sparse_csr, torch.sparse_csc)):
+        return adj_t, edge_type
+    if isinstance(adj_t, RelationalLayout):
+        return adj_t, edge_type
+    if isinstance(adj_t, Tensor):
+        coo = adj_t if adj_t.is_sparse else adj_t.to_sparse_coo()
+        (dst, src), value = coo._indices(), coo._values()
+    elif WITH_TORCH_SPARSE and isinstance(adj_t, SparseTensor):
+        dst, src, value = adj_t.coo()
+    else:
+        raise ValueError(f"RelationalAttentionConv takes edge_index (2, E), a "
+                         f"RelationalLayout or a sparse adjacency, not "
+                         f"{type(adj_t).__name__}")
+    if edge_type is not None or value is None or value.is_floating_point():
+        raise ValueError("a sparse adjacency (adj_t) must hold each edge's relation "
+                         "type as its integer value (and no separate edge_type), "
+                         "as RGCNConv reads it; or pass edge_index and edge_type")
+    return torch.stack([src, dst]), value.long()
