@@ -6,11 +6,12 @@ from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.typing import WITH_TORCH_SPARSE, OptTensor, SparseTensor
 
 # The layers use CSR tensors only through products that are stable.
 warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
 
-__all__ = ['RelationalLayout', 'relational_layout', 'SparsePattern']
+__all__ = ['RelationalLayout', 'relational_layout', 'SparsePattern', 'edges_of_adjacency']
 
 AXES = ('dst', 'src', 'type')
 
@@ -175,3 +176,32 @@ def as_layout(edge_index: Union[Tensor, RelationalLayout], edge_type: Optional[T
         raise ValueError(f"expected a relation table of {layout.num_types} "
                          f"rows, got {rel.size(0)}")
     return layout
+
+
+def edges_of_adjacency(adj_t, edge_type: OptTensor) -> Tuple[object, OptTensor]:
+    r"""``(edge_index, edge_type)`` of a sparse adjacency ``adj_t``
+    (``torch.sparse`` COO/CSR/CSC or ``SparseTensor``, entry :math:`(i, j)`
+    for the edge :math:`j \to i`, its value the edge's relation type, as
+    :class:`~torch_geometric.nn.conv.RGCNConv` reads it; parallel edges of
+    an uncoalesced COO tensor stay apart); anything else is returned as it
+    is. An adjacency without integer values, or given with ``edge_type``
+    as well, raises a :class:`ValueError`."""
+    if isinstance(adj_t, Tensor) and not (adj_t.is_sparse or adj_t.layout in (
+            torch.sparse_csr, torch.sparse_csc)):
+        return adj_t, edge_type
+    if isinstance(adj_t, RelationalLayout):
+        return adj_t, edge_type
+    if isinstance(adj_t, Tensor):
+        coo = adj_t if adj_t.is_sparse else adj_t.to_sparse_coo()
+        (dst, src), value = coo._indices(), coo._values()
+    elif WITH_TORCH_SPARSE and isinstance(adj_t, SparseTensor):
+        dst, src, value = adj_t.coo()
+    else:
+        raise ValueError(f"the layer takes edge_index (2, E), a "
+                         f"RelationalLayout or a sparse adjacency, not "
+                         f"{type(adj_t).__name__}")
+    if edge_type is not None or value is None or value.is_floating_point():
+        raise ValueError("a sparse adjacency (adj_t) must hold each edge's relation "
+                         "type as its integer value (and no separate edge_type), "
+                         "as RGCNConv reads it; or pass edge_index and edge_type")
+    return torch.stack([src, dst]), value.long()

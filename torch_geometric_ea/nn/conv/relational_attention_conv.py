@@ -9,11 +9,11 @@ from torch.nn import Parameter
 from torch.nn.parameter import UninitializedParameter, is_lazy
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import glorot
-from torch_geometric.typing import WITH_TORCH_SPARSE, OptTensor, PairTensor, SparseTensor
+from torch_geometric.typing import OptTensor, PairTensor
 from torch_geometric.utils import softmax
 
 from ..functional import eager_float_kernel, normalize_rows
-from ..layout import RelationalLayout, as_layout, attention_weights
+from ..layout import RelationalLayout, as_layout, attention_weights, edges_of_adjacency
 
 __all__ = ['RelationalAttentionConv']
 
@@ -421,32 +421,3 @@ class RelationalAttentionConv(MessagePassing):
             return f'{self.__class__.__name__}({self.channels})'
         return (f'{self.__class__.__name__}({self.channels}, '
                 f'num_relations={self.num_relations})')
-
-
-def edges_of_adjacency(adj_t, edge_type: OptTensor) -> Tuple[object, OptTensor]:
-    r"""``(edge_index, edge_type)`` of a sparse adjacency ``adj_t``
-    (``torch.sparse`` COO/CSR/CSC or ``SparseTensor``, entry :math:`(i, j)`
-    for the edge :math:`j \to i`, its value the edge's relation type, as
-    :class:`~torch_geometric.nn.conv.RGCNConv` reads it; parallel edges of
-    an uncoalesced COO tensor stay apart); anything else is returned as it
-    is. An adjacency without integer values, or given with ``edge_type``
-    as well, raises a :class:`ValueError`."""
-    if isinstance(adj_t, Tensor) and not (adj_t.is_sparse or adj_t.layout in (
-            torch.sparse_csr, torch.sparse_csc)):
-        return adj_t, edge_type
-    if isinstance(adj_t, RelationalLayout):
-        return adj_t, edge_type
-    if isinstance(adj_t, Tensor):
-        coo = adj_t if adj_t.is_sparse else adj_t.to_sparse_coo()
-        (dst, src), value = coo._indices(), coo._values()
-    elif WITH_TORCH_SPARSE and isinstance(adj_t, SparseTensor):
-        dst, src, value = adj_t.coo()
-    else:
-        raise ValueError(f"RelationalAttentionConv takes edge_index (2, E), a "
-                         f"RelationalLayout or a sparse adjacency, not "
-                         f"{type(adj_t).__name__}")
-    if edge_type is not None or value is None or value.is_floating_point():
-        raise ValueError("a sparse adjacency (adj_t) must hold each edge's relation "
-                         "type as its integer value (and no separate edge_type), "
-                         "as RGCNConv reads it; or pass edge_index and edge_type")
-    return torch.stack([src, dst]), value.long()
