@@ -1,8 +1,7 @@
 r"""The data package's layout (issue 29): one idea per module, each under
-400 lines, no private name imported across a module boundary (nor reached
-through an imported module), and the names that moved out of ``io`` and
+400 lines (the package-wide rule on private names: tests/test_package_shape.py),
+and the names that moved out of ``io`` and
 ``datasets`` still importable from there (the same objects)."""
-import ast
 import importlib
 import os
 import os.path as osp
@@ -19,43 +18,6 @@ MODULES = sorted(name[:-3] for name in os.listdir(FOLDER) if name.endswith('.py'
 def test_module_is_short(module):
     with open(osp.join(FOLDER, f'{module}.py')) as f:
         assert len(f.read().splitlines()) <= 400
-
-
-def private_names(path):
-    r"""The private names ``path`` imports from another module, or reads
-    through a module of the package it imports."""
-    with open(path) as f:
-        tree = ast.parse(f.read())
-    imported = [node for node in ast.walk(tree)
-                if isinstance(node, (ast.Import, ast.ImportFrom))]
-    private = [f'{node.module}.{alias.name}' for node in imported
-               if isinstance(node, ast.ImportFrom)
-               for alias in node.names if alias.name.startswith('_')]
-    # a package module imported whole (``from torch_geometric_ea.data import
-    # translated``) and one of its private names read through it
-    modules = {alias.asname or alias.name for node in imported
-               for alias in node.names
-               if (getattr(node, 'module', None) or alias.name).startswith(
-                   'torch_geometric_ea')}
-    private += [f'{node.value.id}.{node.attr}' for node in ast.walk(tree)
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in modules and node.attr.startswith('_')
-                and not node.attr.startswith('__')]
-    return private
-
-
-@pytest.mark.parametrize('module', MODULES)
-def test_no_private_name_crosses_a_module_boundary(module):
-    assert not private_names(osp.join(FOLDER, f'{module}.py'))
-
-
-def test_the_private_name_check_can_fail(tmp_path):
-    path = tmp_path / 'bad.py'
-    path.write_text('from torch_geometric_ea.data import translated\n'
-                    'from torch_geometric_ea.data.tsv import _row_codes\n'
-                    'URL = translated._URL\n')
-    assert private_names(path) == ['torch_geometric_ea.data.tsv._row_codes',
-                                   'translated._URL']
 
 
 @pytest.mark.parametrize('old, new, names', [
