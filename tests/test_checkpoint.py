@@ -140,6 +140,18 @@ def _saved_run(tmp_path, pair, name='dual-amn', k=3):
     return osp.join(tmp_path, CHECKPOINT)
 
 
+def test_a_checkpoint_of_the_older_layout_is_refused_with_one_line(tmp_path, pair):
+    path = _saved_run(tmp_path, pair)
+    state = read_checkpoint_file(path)
+    del state['format']  # as checkpoints written before the one training loop
+    write_atomic(path, state)
+    train, config = RUNS['dual-amn']
+    with pytest.raises(CheckpointError, match='older version of this package; start '
+                       'afresh with --overwrite') as info:
+        train(pair, config, progress=False, checkpoints=Checkpoints(tmp_path, resume=True))
+    assert '\n' not in str(info.value)
+
+
 @pytest.mark.parametrize('change, message', [
     (lambda pair, cfg: (pair, DualAMNConfig(**{**cfg.__dict__, 'channels': 8})),
      "configuration differs: channels=16 there, 8 here"),
