@@ -46,6 +46,12 @@ from torch_geometric_ea.model_file import (
     save_model_file,
 )
 from torch_geometric_ea.outputs import atomic_file
+from torch_geometric_ea.precision import (
+    Precision,
+    check_precision,
+    resolve_precision,
+    using,
+)
 from torch_geometric_ea.train import get_model, resolve_device
 
 __all__ = ['Aligner', 'Candidates', 'DECODERS', 'read_checkpoint']
@@ -131,18 +137,23 @@ class Aligner:
         self.init_args, self.metrics = init_args, metrics or {}
         self.name_encoder = name_encoder
         self._names: Optional[Tensor] = None
+        self._precision: Optional[Precision] = None
 
     @classmethod
     def fit(cls, data: HeteroData, model: str = 'dual-amn', config=None, *,
             progress: bool = True, callback: Optional[Callable] = None,
             name_encoder: Optional[NameEncoder] = None,
-            device: Optional[str] = None, checkpoints=None) -> 'Aligner':
+            device: Optional[str] = None, precision: Optional[str] = None,
+            checkpoints=None) -> 'Aligner':
         r"""Trains ``model`` (default config: the paper's) on the pair's
         training (seed) links, on ``device`` when given (else the config's:
         CUDA when available, else the CPU). Bootstrapping rounds are always
         inductive here (every entity without a seed link may be paired): a
         user's own KGs have no test entities to pool, and links given for
-        evaluation must not steer training. ``checkpoints``
+        evaluation must not steer training. ``precision`` (one of
+        :data:`~torch_geometric_ea.precision.PRECISIONS`) replaces the
+        config's for the products of training and of every later call.
+        ``checkpoints``
         (:class:`~torch_geometric_ea.train.checkpoint.Checkpoints`) writes
         checkpoints while training, or resumes from one."""
         spec = get_model(model)
@@ -150,6 +161,8 @@ class Aligner:
         config = config or spec.config_class()
         if device is not None:
             config = replace(config, device=str(device))
+        if precision is not None:
+            config = replace(config, precision=precision)
         if hasattr(config, 'bootstrap'):  # never pool the links it evaluates on
             config = replace(config, bootstrap='inductive')
         result = spec.fit(data, config, progress=progress, callback=callback,
@@ -172,11 +185,13 @@ class Aligner:
     @classmethod
     def load(cls, path: str, data: Optional[HeteroData] = None,
              name_encoder: Optional[NameEncoder] = None,
-             device: Optional[str] = None) -> 'Aligner':
+             device: Optional[str] = None,
+             precision: Optional[str] = None) -> 'Aligner':
         r"""Loads a model file of :meth:`save` or of ``train --out`` (which
         holds no pair: give ``data``, the pair it was trained on) onto
         ``device`` (default: CUDA when available, else the CPU), whatever
-        device it was saved from."""
+        device it was saved from; its products in ``precision`` (default:
+        the saved config's, ``'auto'`` for files without one)."""
         device = resolve_device(device)
         state = read_model_file(path)
         spec = get_model(state['model'])
@@ -195,9 +210,22 @@ class Aligner:
             raise ValueError(f"{path} does not fit this KG pair: {e}") from e
         model.to(device).eval()
         config = dict(state['config'], device=str(device))
+        if precision is not None:
+            config['precision'] = check_precision(precision)
         return cls(state['model'], model, graph.to(device), data, config,
                    state['init_args'], name_encoder, state.get('metrics'),
                    state.get('replay'))
+
+    @property
+    def precision(self) -> Precision:
+        r"""The precision of the products (embedding, scores): the
+        config's ``precision`` on the model's device (``'auto'``: see
+        :func:`~torch_geometric_ea.precision.resolve_precision`)."""
+        if self._precision is None:
+            self._precision = resolve_precision(
+                self.config.get('precision', 'auto'),
+                resolve_device(self.config.get('device')))
+        return self._precision
 
     @property
     def literal(self) -> bool:
@@ -212,7 +240,8 @@ class Aligner:
         structure alone); ``literal=True`` adds the names to a model
         trained without."""
         self.model.eval()
-        return from_union(self.spec.embed(self, literal), self.data)
+        with using(self.precision):
+            return from_union(self.spec.embed(self, literal), self.data)
 
     def name_vectors(self, device) -> Tensor:
         r"""The pair's name vectors in union order, encoded once."""
@@ -230,7 +259,8 @@ class Aligner:
         if links is None:
             links = self.data[LINK].edge_label_index[:, self.data[LINK].test_mask]
         x_src, x_tgt = self.embed()
-        return evaluate_alignment(x_src, x_tgt, links.to(x_src.device), **kwargs)
+        with using(self.precision):
+            return evaluate_alignment(x_src, x_tgt, links.to(x_src.device), **kwargs)
 
     def unlinked(self) -> Tuple[Tensor, Tensor]:
         r"""The entities of each KG without a training (seed) link (see
@@ -259,6 +289,8 @@ class Aligner:
         sources, targets = sources.to(x_src.device), targets.to(x_src.device)
         x, y = x_src[sources], x_tgt[targets]
         del x_src, x_tgt  # the embeddings of every entity: only these rows count
-        keep, index, score, rank = decode_candidates(
-            x, y, k, decoder, csls_k=csls_k, chunk_size=chunk_size, progress=progress)
+        with using(self.precision):
+            keep, index, score, rank = decode_candidates(
+                x, y, k, decoder, csls_k=csls_k, chunk_size=chunk_size,
+                progress=progress)
         return Candidates(sources[keep], targets[index[keep]], score[keep], rank[keep])

@@ -28,6 +28,7 @@ from torch_geometric_ea.options import (
     parse_field,
     uses_names,
 )
+from torch_geometric_ea.precision import PRECISIONS
 from torch_geometric_ea.resources import check_device
 from torch_geometric_ea.run_folder import claim_run_folder
 from torch_geometric_ea.train.config import MAX_SEED
@@ -37,6 +38,7 @@ __all__ = ['main', 'build_parser', 'load_pair', 'build_config', 'uses_names',
 
 THREADS_HELP = ('torch threads (default: the CPUs this process may use: '
                 'its affinity mask, capped by a cgroup CPU quota)')
+PRECISION_HELP = 'large products: bfloat16 (float32 sums), float32, or auto (default)'
 #: The sizes of a synthetic or OGB pair (entities per side) a run takes.
 MIN_ENTITIES, MAX_ENTITIES = 10, 10_000_000
 
@@ -65,8 +67,7 @@ def _number(kind: type, low: float = 0, high: float = math.inf):
     return parse
 
 
-COUNT = _number(int, 1)
-SEED = _number(int, 0, MAX_SEED)
+COUNT, SEED = _number(int, 1), _number(int, 0, MAX_SEED)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,8 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--num-entities', type=_number(int, MIN_ENTITIES, MAX_ENTITIES),
                        default=2000,
                        help='entities per side of the synthetic or ogb pair')
-    train.add_argument('--seed', type=SEED, default=0,
-                       help='split and initialisation seed')
+    train.add_argument('--seed', type=SEED, default=0, help='split and init seed')
     train.add_argument('--names', choices=['translated', 'uri'], default='translated',
                        help='entity names of a benchmark pair: its published '
                        'machine translations where it has them (DBP15K, SRPRS '
@@ -218,9 +218,9 @@ def _memory_option(parser: argparse.ArgumentParser):
 
 
 def _device_option(parser: argparse.ArgumentParser):
-    parser.add_argument('--device', default='auto',
-                        help="where tensors live: 'cpu', 'cuda', 'cuda:1', ... "
-                             "(default: cuda when available, else cpu)")
+    parser.add_argument('--device', default='auto', help="where tensors live: "
+                        "'cpu', 'cuda', 'cuda:1', ... (default: cuda if any, else cpu)")
+    parser.add_argument('--precision', choices=PRECISIONS, help=PRECISION_HELP)
 
 
 def _take(cls, args: argparse.Namespace, **given):  # an options dataclass

@@ -152,7 +152,7 @@ def run_align(model: ModelOptions, pair: PairOptions, run: RunOptions, *,
     kept = host_allocator(model.name, run.device, data, run.system_malloc)
     out = run.out
     if pair.checkpoint:
-        aligner = load_model(pair.checkpoint, data, run.device)
+        aligner = load_model(pair.checkpoint, data, run.device, run.precision)
     else:
         if data is None:
             raise CommandError("give --triples1, --triples2 and --seeds to train, "
@@ -201,7 +201,7 @@ def run_evaluate(pair: PairOptions, run: RunOptions, *, links: Optional[str] = N
     r"""The Hits@k and MRR of the model ``pair.checkpoint`` on the pair's
     test links, or on the links of the TSV ``links``."""
     from torch_geometric_ea.data.io import read_str_links
-    aligner = load_model(pair.checkpoint, read_pair(pair), run.device)
+    aligner = load_model(pair.checkpoint, read_pair(pair), run.device, run.precision)
     index = None
     if links:
         data = aligner.data
@@ -229,7 +229,7 @@ def run_analyze(pair: PairOptions, run: RunOptions, *, top: int = 10) -> dict:
         plot_hits_by_degree,
         relation_importance_table,
     )
-    aligner = load_model(pair.checkpoint, read_pair(pair), run.device)
+    aligner = load_model(pair.checkpoint, read_pair(pair), run.device, run.precision)
     if not model_spec(aligner.model_name).relation_importance:
         having = [m for m in model_choices() if model_spec(m).relation_importance]
         raise CommandError(f"relation importance needs a model with relation "
@@ -310,13 +310,15 @@ def _with_names_files(data: HeteroData, names1: Optional[str],
     return data
 
 
-def load_model(path: str, data: Optional[HeteroData], device: str):
+def load_model(path: str, data: Optional[HeteroData], device: str,
+               precision: Optional[str] = None):
     r"""The model file ``path`` as an :class:`~torch_geometric_ea.Aligner`
-    on ``data`` (or its own pair) on ``device``; a file that is no model of
+    on ``data`` (or its own pair) on ``device``, its products in
+    ``precision`` (default: the saved config's); a file that is no model of
     this package, or one of another pair, raises one
     :class:`~torch_geometric_ea.errors.CommandError` line."""
     from torch_geometric_ea.align import Aligner
     try:
-        return Aligner.load(path, data, device=device)
+        return Aligner.load(path, data, device=device, precision=precision)
     except (ValueError, FileNotFoundError) as e:
         raise CommandError(str(e)) from None

@@ -177,6 +177,9 @@ class RunOptions:
             stopped run's checkpoint (deleting it).
         checkpoint_every (int, optional): epochs between checkpoints.
         json (bool): print one JSON object, no progress bars.
+        precision (str, optional): the products' precision, one of
+            :data:`~torch_geometric_ea.precision.PRECISIONS` (default: the
+            model config's, ``'auto'``).
         argv (tuple of str): the command line as :data:`sys.argv` holds it
             (recorded; a stopped run's resume command is made from it).
     """
@@ -189,4 +192,5 @@ class RunOptions:
     overwrite: bool = False
     checkpoint_every: Optional[int] = None
     json: bool = False
+    precision: Optional[str] = None
     argv: Sequence[str] = ()

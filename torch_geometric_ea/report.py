@@ -13,7 +13,7 @@ import torch
 from torch_geometric_ea.outputs import atomic_file
 
 __all__ = ['json_safe', 'dumps', 'write_json', 'metric_lines', 'round_line',
-           'protocol_line', 'names_text', 'analysis_lines', 'versions',
+           'protocol_line', 'names_text', 'precision_text', 'analysis_lines', 'versions',
            'runtime_record']
 
 
@@ -69,7 +69,17 @@ def protocol_line(protocol: dict) -> str:
     rounds = protocol.get('bootstrapping')
     return (f"ranking: {protocol.get('ranking')}; bootstrapping: "
             + (pools[rounds] if rounds else 'none')
-            + names_text(protocol.get('names')))
+            + names_text(protocol.get('names'))
+            + precision_text(protocol.get('precision')))
+
+
+def precision_text(precision: Optional[dict]) -> str:
+    r"""``'; products: bfloat16 (why)'`` for a run's
+    :meth:`~torch_geometric_ea.precision.Precision.as_dict` (nothing
+    without one)."""
+    if not precision:
+        return ''
+    return f"; products: {precision['used']} ({precision['reason']})"
 
 
 def names_text(names: Optional[dict]) -> str:

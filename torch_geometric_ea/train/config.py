@@ -9,6 +9,8 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 
 import torch
 
+from torch_geometric_ea.precision import PRECISIONS
+
 __all__ = ['ConfigError', 'check_config', 'field_type', 'DEVICE_TYPES']
 
 #: The device types a run can use.
@@ -76,7 +78,9 @@ def check_config(config, *, minimum: Dict[str, float] = {},
     ``minimum``, not above 0 (``positive``), outside :math:`[0, 1)`
     (``fractions``) or not one of its ``choices``; counts (integer fields
     with a ``minimum``) are at most :data:`MAX_COUNT`. A ``seed`` is checked to
-    lie in :math:`[0, 2^{63})` and a ``device`` to name a CPU or CUDA device."""
+    lie in :math:`[0, 2^{63})`, a ``device`` to name a CPU or CUDA device and
+    a ``precision`` to be one of
+    :data:`~torch_geometric_ea.precision.PRECISIONS`."""
     for f in fields(config):
         value = getattr(config, f.name)
         kind, optional = field_type(type(config), f.name)
@@ -103,3 +107,7 @@ def check_config(config, *, minimum: Dict[str, float] = {},
     if not 0 <= seed <= MAX_SEED:
         raise ConfigError('seed', f'in [0, {MAX_SEED}]', seed)
     _check_device(getattr(config, 'device', None))
+    precision = getattr(config, 'precision', 'float32')
+    if precision not in PRECISIONS:
+        raise ConfigError('precision', 'one of ' + ', '.join(map(repr, PRECISIONS)),
+                          precision)

@@ -145,6 +145,7 @@ class DualAMNConfig:
     name_dim: int = 300
     seed: int = 0
     device: Optional[str] = None
+    precision: str = 'auto'
 
     def __post_init__(self):
         check_config(self, minimum=dict(

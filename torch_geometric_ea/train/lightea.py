@@ -98,6 +98,7 @@ class LightEAConfig:
     chunk_size: int = 2048
     seed: int = 0
     device: Optional[str] = None
+    precision: str = 'auto'
 
     def __post_init__(self):
         check_config(self, minimum=dict(

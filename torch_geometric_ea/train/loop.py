@@ -18,6 +18,7 @@ import torch
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
+from torch_geometric_ea.precision import resolve_precision, using
 from torch_geometric_ea.train.checkpoint import (
     CheckpointError,
     Checkpoints,
@@ -77,10 +78,13 @@ class Loop:
         self.union, self.graph, self.device = run.union, run.graph, run.device
         self.train_pairs, self.test_pairs = run.train_pairs, run.test_pairs
         self.rank, self.world = process_group()
+        self.precision = resolve_precision(getattr(config, 'precision', 'float32'),
+                                           self.device)
         self.checkpoints = checkpoints if self.world == 1 else None
         self.at = dict(round=0, epoch=0, losses=[], evaluated=0, begun=False)
         self.result = TrainResult(None, self.graph, metrics={})
-        self.trainer = spec(self, **options)
+        with using(self.precision):
+            self.trainer = spec(self, **options)
         self.result.model = self.trainer.model
         self.result.init_args = self.trainer.init_args
         self.rounds = self.trainer.rounds()
@@ -91,7 +95,7 @@ class Loop:
                 data, self.union.offset[0], self.test_pairs, config.bootstrap)
         self.result.protocol = dict(
             bootstrapping=bootstrapping if self.rounds > 1 else None,
-            **self.trainer.protocol)
+            **self.trainer.protocol, precision=self.precision.as_dict())
         self.timings['prepare'] = (time.perf_counter() - self.t0
                                    - sum(self.timings.values()))
         self._trained = 0.0  # train seconds at the last evaluation
@@ -152,7 +156,12 @@ class Loop:
 
     # -------------------------------------------------------------- run
     def run(self) -> TrainResult:
-        r"""Runs the remaining rounds; returns the result."""
+        r"""Runs the remaining rounds, their products in the run's
+        precision; returns the result."""
+        with using(self.precision):
+            return self._run()
+
+    def _run(self) -> TrainResult:
         for round_ in range(self.at['round'], self.rounds):
             last = round_ + 1 == self.rounds
             if not self.at['begun']:

@@ -84,6 +84,7 @@ class RDGCNConfig:
     csls_k: int = 10
     seed: int = 0
     device: Optional[str] = None
+    precision: str = 'auto'
 
     def __post_init__(self):
         check_config(self, minimum=dict(
