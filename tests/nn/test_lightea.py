@@ -163,7 +163,9 @@ def test_aligns_a_synthetic_pair_deterministically():
     b = train_lightea(data, small_config(), progress=False)
     assert a.metrics == b.metrics and torch.equal(a.features, b.features)
     assert a.metrics['src->tgt']['hits@1'] > 0.3
-    assert a.protocol == dict(bootstrapping=None, ranking='sparse sinkhorn')
+    assert a.protocol == dict(bootstrapping=None, ranking='sparse sinkhorn',
+                              precision=a.protocol['precision'])
+    assert a.protocol['precision']['used'] in ('float32', 'bfloat16')
     other = train_lightea(data, small_config(seed=1), progress=False)
     assert not torch.equal(other.features, a.features)
 

@@ -37,7 +37,8 @@ import torch
 from torch import Tensor
 
 __all__ = ['DEFAULT_TIE_ATOL', 'sign_sum', 'realistic_rank', 'rank_metrics',
-           'expected_rank_metrics', 'candidate_ranks', 'duplicate_rows',
+           'expected_rank_metrics', 'candidate_ranks', 'duplicate_rows', 'row_keys',
+           'key_groups',
            'no_links_metrics', 'check_test_links']
 
 #: The default ``tie_atol``, :math:`\epsilon` above.
@@ -160,16 +161,34 @@ def duplicate_rows(x: Tensor, chunk_size: int = 4096) -> Tensor:
     r"""A group id per row of ``x`` :math:`(N, D)`, equal exactly for
     bit-identical rows (entities whose features coincide, such as leaves
     hanging from the same neighbour by the same relation): an exact
-    integer hash of each row's bits, so matrix-product rounding, which can
-    split the scores of identical rows, cannot split their group. ``x`` is
-    read ``chunk_size`` rows at a time (it may be any object whose row
-    slices are tensors, such as
+    integer hash of each row's bits (:func:`row_keys`), so matrix-product
+    rounding, which can split the scores of identical rows, cannot split
+    their group. ``x`` is read ``chunk_size`` rows at a time (it may be any
+    object whose row slices are tensors, such as
     :class:`~torch_geometric_ea.metrics.topk.GatheredRows`)."""
-    weight = torch.randint(1, 2**31 - 1, (x.size(1),),
-                           generator=torch.Generator().manual_seed(0)).to(x.device)
-    key = torch.cat([(_bits(x[s:s + chunk_size]).long() * weight).sum(1)
-                     for s in range(0, x.size(0), chunk_size)])
-    return torch.unique(key, return_inverse=True)[1]
+    return key_groups(torch.cat([row_keys(x[s:s + chunk_size])
+                                 for s in range(0, x.size(0), chunk_size)]))
+
+
+def row_keys(rows: Tensor) -> Tensor:
+    r"""An integer hash of each row's float32 bits: :math:`\sum_j w_j
+    b_{ij}` over the row's bits read as 64-bit words (32-bit ones for an
+    odd width), products and sum wrapped to 64 bits, for fixed random odd
+    weights :math:`w_j`; bit-identical rows get the same key, different
+    rows different keys but by a chance collision."""
+    bits = _bits(rows)
+    if bits.size(1) % 2 == 0:
+        bits = bits.view(torch.int64)  # two columns a word: half the work
+    else:
+        bits = bits.long()
+    weight = torch.randint(0, 2 ** 62, (bits.size(1),),
+                           generator=torch.Generator().manual_seed(0))
+    return (bits * (2 * weight + 1).to(rows.device)).sum(1)
+
+
+def key_groups(keys: Tensor) -> Tensor:
+    r"""A group id per key, :math:`0, 1, \dots`, equal for equal keys."""
+    return torch.unique(keys, return_inverse=True)[1]
 
 
 def _bits(x: Tensor) -> Tensor:

@@ -115,13 +115,14 @@ def sparse_sinkhorn(values: Tensor, index: Tensor, num_cols: int, *,
     Each row's kernel is shifted by its largest score, which the first row
     normalisation cancels, and floored at :math:`e^{-80}`, so that no entry
     underflows and no column sums to zero."""
-    shifted = (values - values.max(dim=1, keepdim=True).values) / tau
-    kernel = shifted.clamp(min=-80).exp()
+    kernel = (values - values.max(dim=1, keepdim=True).values).div_(tau)
+    kernel = kernel.clamp_(min=-80).exp_()  # in place: N x k, 15 times
     flat = index.reshape(-1)
+    total = kernel.new_empty(num_cols)
     for _ in range(num_iters):
-        kernel = kernel / kernel.sum(dim=1, keepdim=True)
-        total = torch.zeros(num_cols, dtype=kernel.dtype, device=kernel.device)
-        kernel = kernel / total.index_add_(0, flat, kernel.reshape(-1))[index]
+        kernel.div_(kernel.sum(dim=1, keepdim=True))
+        total.zero_().scatter_add_(0, flat, kernel.view(-1))
+        kernel.div_(total.take(index))
     return kernel
 
 

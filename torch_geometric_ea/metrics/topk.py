@@ -19,6 +19,12 @@ a block beats the :math:`k`-th best of the :math:`j` before it with
 probability about :math:`k / j`, so beyond the first blocks nearly every
 block costs one product and two maxima (about 0.1 and 0.2 ns per score
 on two AVX2 cores, against 2 ns for the product at :math:`D = 128`).
+
+The products take their inputs in the run's precision
+(:func:`~torch_geometric_ea.precision.for_products`: the targets cast
+once, each chunk of queries as it comes); in bfloat16 the scores are
+rounded to 8 significant bits and selected as they are, and the values
+returned are float32.
 """
 from typing import Callable, Optional, Tuple
 
@@ -26,6 +32,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_ea.metrics.similarity import DEFAULT_CHUNK_SIZE, check_pair
+from torch_geometric_ea.precision import for_products
 
 __all__ = ['blocked_topk', 'few_of_many', 'GatheredRows', 'topk_inner_products',
            'topk_both_ways']
@@ -69,10 +76,10 @@ def blocked_topk(x: Tensor, y: Tensor, k: int, *, columns: bool = True,
     row_v, row_i = _running_topk(x.size(0), min(k, y.size(0)), x)
     if columns:
         col_v, col_i = _running_topk(y.size(0), min(k, x.size(0)), x)
-    yt = y.t().contiguous()  # column slices multiply faster than row blocks
-    buffer = x.new_empty(min(row_block, x.size(0)) * min(col_block, y.size(0)))
+    yt = for_products(y).t().contiguous()  # column slices multiply faster
+    buffer = yt.new_empty(min(row_block, x.size(0)) * min(col_block, y.size(0)))
     for r0 in range(0, x.size(0), row_block):
-        q = x[r0:r0 + row_block]
+        q = for_products(x[r0:r0 + row_block])
         rows = slice(r0, r0 + row_block)
         for c0 in range(0, y.size(0), col_block):
             block = yt[:, c0:c0 + col_block]
@@ -136,22 +143,24 @@ def topk_inner_products(x: Tensor, y: Tensor, k: int,
     k = min(k, y.size(0))
     values = x.new_empty(x.size(0), k)
     index = torch.empty(x.size(0), k, dtype=torch.long, device=x.device)
-    yt = y.t().contiguous()
+    yt = for_products(y).t().contiguous()
     for start in range(0, x.size(0), chunk_size):
         rows = slice(start, min(start + chunk_size, x.size(0)))
-        values[rows], index[rows] = (x[rows] @ yt).topk(k, dim=1)
+        values[rows], index[rows] = (for_products(x[rows]) @ yt).topk(k, dim=1)
     return values, index
 
 
 @torch.no_grad()
 def topk_both_ways(x: Tensor, y: Tensor, k: int,
-                   chunk_size: int = DEFAULT_CHUNK_SIZE
+                   chunk_size: int = DEFAULT_CHUNK_SIZE, sorted: bool = True
                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     r"""The exact top-``k`` of every row of :math:`\mathbf{x}
     \mathbf{y}^{\top}` and of every column, from one chunked pass over the
     product (half the work of two :func:`topk_inner_products` calls): row
     values and indices :math:`(N, k)`, column values and indices
-    :math:`(M, k)`, best first. For a few candidates of many (``k`` at most
+    :math:`(M, k)`, best first (in no order without ``sorted``: a sort of
+    :math:`k` = 500 costs a fifth of the selection). For a few candidates
+    of many (``k`` at most
     64 and a 64th of :math:`N` and :math:`M`) the pass is
     :func:`~torch_geometric_ea.metrics.topk.blocked_topk`, which selects
     only from the blocks that beat a row's or column's running
@@ -162,16 +171,16 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     k_row, k_col = min(k, y.size(0)), min(k, x.size(0))
     row_values = x.new_empty(x.size(0), k_row)
     row_index = torch.empty(x.size(0), k_row, dtype=torch.long, device=x.device)
-    col_values = x.new_empty(y.size(0), 0)
+    yt = for_products(y).t().contiguous()
+    col_values = yt.new_empty(y.size(0), 0)
     col_index = torch.empty(y.size(0), 0, dtype=torch.long, device=x.device)
-    yt = y.t().contiguous()
     # One buffer for the transposed chunks: writing to fresh pages each
     # time cost 2.5 times the copy (0.64 against 0.26 s per 2,048 x 63K).
-    buffer = x.new_empty(y.size(0) * min(chunk_size, x.size(0)))
+    buffer = yt.new_empty(y.size(0) * min(chunk_size, x.size(0)))
     for start in range(0, x.size(0), chunk_size):
         rows = slice(start, min(start + chunk_size, x.size(0)))
-        scores = x[rows] @ yt
-        row_values[rows], row_index[rows] = scores.topk(k_row, dim=1)
+        scores = for_products(x[rows]) @ yt
+        row_values[rows], row_index[rows] = scores.topk(k_row, dim=1, sorted=sorted)
         # the columns' candidates, row-wise
         scores = buffer[:scores.numel()].view(scores.t().shape).copy_(scores.t())
         # Unsorted selections while merging: sorting 500 of 2,048 costs
@@ -181,5 +190,7 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
         index = torch.cat([col_index, index + start], dim=1)
         col_values, keep = values.topk(min(k_col, values.size(1)), dim=1, sorted=False)
         col_index = index.gather(1, keep)
-    col_values, order = col_values.sort(dim=1, descending=True)
-    return row_values, row_index, col_values, col_index.gather(1, order)
+    if sorted:
+        col_values, order = col_values.sort(dim=1, descending=True)
+        col_index = col_index.gather(1, order)
+    return row_values, row_index, col_values.to(x.dtype), col_index

@@ -28,9 +28,11 @@ from torch_geometric_ea.metrics.ranking import (
     expected_rank_metrics,
     no_links_metrics,
 )
+from torch_geometric_ea.metrics.ranks import key_groups, row_keys
 from torch_geometric_ea.nn.functional import unit_rows_
 from torch_geometric_ea.nn.models.lightea import PROJECTIONS, LightEA, lightea_graph
 from torch_geometric_ea.nn.models.lightea import kronecker_factors as factor
+from torch_geometric_ea.precision import product_dtype
 from torch_geometric_ea.runtime import return_freed_memory
 from torch_geometric_ea.train.checkpoint import Checkpoints
 from torch_geometric_ea.train.common import BOOTSTRAP, TrainResult
@@ -125,16 +127,21 @@ def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
     r"""The unit rows ``x[src]`` and ``x[tgt]`` with one copy of rows in
     memory: the sources gathered a chunk at a time by the top-k searches
     (:class:`~torch_geometric_ea.metrics.topk.GatheredRows`), the
-    targets as the transpose of a contiguous matrix, filled a chunk at a
-    time, which the searches multiply by as it is. Into ``groups['tgt']``
-    go the targets' :func:`~torch_geometric_ea.metrics.ranks.duplicate_rows`."""
+    targets as the transpose of a contiguous matrix in the products'
+    precision, filled a chunk at a time, which the searches multiply by
+    as it is. Into ``groups['tgt']`` go the targets'
+    :func:`~torch_geometric_ea.metrics.ranks.duplicate_rows`, hashed from
+    the same chunks."""
     x_src, x_tgt = GatheredRows(x, src, unit_rows_), GatheredRows(x, tgt, unit_rows_)
-    if groups is not None:
-        groups['tgt'] = duplicate_rows(x_tgt, _hash_rows(x))
-    y_t = x.new_empty(x.size(1), tgt.numel())
-    step = _hash_rows(x)
+    y_t = x.new_empty(x.size(1), tgt.numel(), dtype=product_dtype(x.device))
+    step, keys = _hash_rows(x), []
     for start in range(0, tgt.numel(), step):
-        y_t[:, start:start + step] = x_tgt[start:start + step].t()
+        rows = x_tgt[start:start + step]
+        y_t[:, start:start + step] = rows.t()
+        if groups is not None:
+            keys.append(row_keys(rows))
+    if groups is not None:
+        groups['tgt'] = key_groups(torch.cat(keys))
     return x_src, y_t.t()
 
 
@@ -154,7 +161,7 @@ def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
     if cfg.both_ways:
         groups['src'] = duplicate_rows(x_src, _hash_rows(x))
         row_v, row_i, col_v, col_i = topk_both_ways(x_src, x_tgt, cfg.top_k,
-                                                    cfg.chunk_size)
+                                                    cfg.chunk_size, sorted=False)
     else:
         (row_v, row_i), col_v, col_i = topk_inner_products(
             x_src, x_tgt, cfg.top_k, cfg.chunk_size), None, None

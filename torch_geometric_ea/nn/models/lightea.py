@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from ...precision import for_products
 from .. import layout
 
 __all__ = ['LightEA', 'lightea_graph']
@@ -203,20 +204,29 @@ class LightEA(torch.nn.Module):
 
     @staticmethod
     def _summarise(rounds: Iterable[Tuple[Tensor, Tensor]],
-                   on_round: Callable[[int, Tensor], None]) -> Tuple[Tensor, Tensor]:
-        r"""Passes each round's entity features to ``on_round`` and returns
-        the row scaling :math:`1 / \lVert[\mathbf{E}^{(0)} \| \dots]\rVert`
-        of their concatenation and the concatenated, normalised relation
-        features."""
+                   on_round: Callable[[int, Tensor], None],
+                   kept: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        r"""Passes each round's entity features to ``on_round`` (and writes
+        them into their columns of ``kept``, when given) and returns the row
+        scaling :math:`1 / \lVert[\mathbf{E}^{(0)} \| \dots]\rVert` of
+        their concatenation and the concatenated, normalised relation
+        features; ``kept`` ends scaled: :math:`\operatorname{norm}
+        [\mathbf{E}^{(0)} \| \dots]`."""
         sq_norm, rels = 0, []
         for k, (ent, rel) in enumerate(rounds):
             sq_norm = sq_norm + ent.pow(2).sum(1, keepdim=True)
             rels.append(rel)
+            if kept is not None:
+                kept[:, k * ent.size(1):(k + 1) * ent.size(1)] = ent
             on_round(k, ent)
-        return _inverse_norm(sq_norm), _unit(torch.cat(rels, dim=1))
+        scale = _inverse_norm(sq_norm)
+        if kept is not None:
+            kept.mul_(scale)
+        return scale, _unit(torch.cat(rels, dim=1))
 
     def _kronecker(self, rounds: Iterable[Tuple[Tensor, Tensor]], dim: int,
-                   generator: torch.Generator, like: Tensor):
+                   generator: torch.Generator, like: Tensor,
+                   kept: Optional[Tensor] = None):
         r""":math:`\operatorname{norm}[\mathbf{E}^{(0)} \| \dots]\,
         (\mathbf{G} \otimes \mathbf{H})` by relation dimensions: each
         row, viewed as an :math:`a \times (K + 1) b` matrix
@@ -242,7 +252,7 @@ class LightEA(torch.nn.Module):
             else:
                 z.append(zk)
 
-        scale, rel = self._summarise(rounds, add)
+        scale, rel = self._summarise(rounds, add, kept)
         n, m = scale.size(0), self.mini_dim
         zs = z[0].view(n, a, e)
 
@@ -253,19 +263,26 @@ class LightEA(torch.nn.Module):
             return y.transpose(0, 1).contiguous()
         return project, self._granularity(), scale, rel
 
-    def _gaussian(self, ents: List[Tensor], rels: List[Tensor],
+    def _gaussian(self, rounds: Iterable[Tuple[Tensor, Tensor]], kept: Tensor,
                   generator: torch.Generator):
         r"""The official draws: per relation dimension a Gaussian
         :math:`(K + 1) d \times m` projection with unit rows, drawn as the
-        dimensions are reached. Returns as :meth:`_kronecker` does."""
-        scale, rel = self._summarise(zip(ents, rels), lambda k, ent: None)
-        d, m = ents[0].size(1), self.mini_dim
+        dimensions are reached, applied to :math:`\operatorname{norm}
+        [\mathbf{E}^{(0)} \| \dots]` (written into ``kept``) as one product
+        per chunk of dimensions, its inputs in the run's precision
+        (:func:`~torch_geometric_ea.precision.for_products`). Returns as
+        :meth:`_kronecker` does."""
+        scale, rel = self._summarise(rounds, lambda k, ent: None, kept)
+        stacked = for_products(kept)  # bfloat16: a half-size copy
+        m, width, dtype = self.mini_dim, kept.size(1), kept.dtype
 
         def project(dims: range) -> Tensor:
-            proj = torch.cat([_unit(torch.randn(len(ents) * d, m, generator=generator))
-                              for _ in dims], dim=1).to(scale)
-            y = sum(e @ p for e, p in zip(ents, proj.split(d))) * scale
-            return y.view(-1, len(dims), m).transpose(0, 1).contiguous()
+            proj = torch.empty(len(dims), width, m)
+            for i in range(len(dims)):  # the official stream: one draw each
+                torch.randn(width, m, generator=generator, out=proj[i])
+            proj = _unit(proj).to(stacked).permute(1, 0, 2).reshape(width, -1)
+            y = (stacked @ proj).view(-1, len(dims), m).transpose(0, 1)
+            return torch.empty(y.shape, dtype=dtype, device=y.device).copy_(y)
         return project, 1, scale, rel
 
     def _granularity(self) -> int:
@@ -366,25 +383,25 @@ class LightEA(torch.nn.Module):
                                      generator=generator)).to(ent)
         rounds = self.rounds(graph, ent)
         del ent  # held by the rounds only until its round is used
-        if labels is not None or self.projection == 'gaussian':
-            ents, rels = map(list, zip(*rounds))
-            rounds = zip(ents, rels)
+        if out is None and labels is not None:
+            out = rel_proj.new_empty(graph.num_nodes, width)
+        # norm[E^(0) || ...]: the name view's first columns, or what the
+        # Gaussian projections read
+        kept = None if labels is None else out[:, :(self.depth + 1) * dim]
         if self.projection == 'kronecker':
             project, unit, scale, rel = self._kronecker(rounds, dim, generator,
-                                                        rel_proj)
+                                                        rel_proj, kept)
         else:
-            project, unit, scale, rel = self._gaussian(ents, rels, generator)
+            if kept is None:
+                kept = rel_proj.new_empty(graph.num_nodes, (self.depth + 1) * dim)
+            project, unit, scale, rel = self._gaussian(rounds, kept, generator)
+            if labels is None:
+                del kept  # bfloat16 products read their own copy
         if labels is None:
             features = self.relation_aware(graph, rel @ rel_proj, project, unit, out)
             return features if out is None else out
-        if out is None:
-            out = scale.new_empty(graph.num_nodes, width)
         self.relation_aware(graph, rel @ rel_proj, project, unit,
                             out[:, (self.depth + 1) * dim:])
-        del project  # its closure holds the rounds
-        for k in range(len(ents)):  # norm[E^(0) || ...], a round at a time
-            torch.mul(ents[k], scale, out=out[:, k * dim:(k + 1) * dim])
-            ents[k] = None
         return out
 
     def _in_float32(self, graph: Data, pairs: Tensor, generator: torch.Generator,
