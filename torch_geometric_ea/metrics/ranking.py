@@ -35,9 +35,11 @@ from torch_geometric_ea.metrics.similarity import (
     Radii,
     check_pair,
     diagonal_scores,
+    low_pair,
     score_chunks,
     similarity_pass,
 )
+from torch_geometric_ea.metrics.low_precision import low_paired_ranks
 from torch_geometric_ea.metrics.sinkhorn import sinkhorn_radii, sparse_sinkhorn_ranks
 from torch_geometric_ea.metrics.topk import topk_both_ways
 
@@ -137,6 +139,10 @@ def paired_ranks(
     with these offsets instead of the CSLS ones (``csls_k`` is ignored).
     """
     num = x.size(0)
+    pair = low_pair(x, y)
+    if pair is not None:
+        return low_paired_ranks(pair, csls_k=csls_k, tie_atol=tie_atol,
+                                chunk_size=chunk_size, radii=radii)
     if radii is None:
         radii, diag = similarity_pass(x, y, csls_k, chunk_size, diagonal=True)
     else:
