@@ -45,6 +45,7 @@ PAGES = {
     'lightea': 'docs/results/lightea.rst',
     'lightea-names': 'docs/results/lightea.rst',
     'names-only': 'docs/datasets.rst',
+    'precision': 'docs/results/precision.rst',
 }
 INDENT = '   '
 COMMAND = re.compile(r'^Command: ``(.+)``$')

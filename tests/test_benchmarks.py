@@ -242,12 +242,12 @@ def test_memory_docs_option_writes_its_rows(tmp_path):
 
 @pytest.mark.parametrize('block', ['results', 'bootstrapping', 'literal', 'candidates',
                                    'scale', 'memory', 'lightea', 'lightea-names',
-                                   'names-only'])
+                                   'names-only', 'precision'])
 def test_docs_pages_tables_read_and_write_back_unchanged(block, tmp_path):
     tables = load('docs_tables')
     assert set(tables.PAGES) == {'results', 'bootstrapping', 'literal', 'candidates',
                                  'scale', 'memory', 'lightea', 'lightea-names',
-                                 'names-only'}
+                                 'names-only', 'precision'}
     original = open(tables.page(block), 'rb').read()
     path = tmp_path / 'page.rst'
     path.write_bytes(original)
