@@ -164,7 +164,7 @@ def evaluate_sparse_sinkhorn(x: Tensor, links: Tensor, cfg: LightEAConfig
                                                     cfg.chunk_size, sorted=False)
     else:
         (row_v, row_i), col_v, col_i = topk_inner_products(
-            x_src, x_tgt, cfg.top_k, cfg.chunk_size), None, None
+            x_src, x_tgt, cfg.top_k, cfg.chunk_size, sorted=False), None, None
     del x_src, x_tgt
     true = torch.arange(links.size(1), device=x.device)
     for name, values, index, group in (('src->tgt', row_v, row_i, 'tgt'),
