@@ -7,6 +7,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..precision import Precision, using
+
 __all__ = ['rowdot', 'unit_rows', 'unit_rows_', 'unit_rows_backward', 'normalize_rows',
            'fixed_sparse_product', 'sparse_product', 'eager_float_kernel',
            'as_operand_of']
@@ -22,6 +24,12 @@ def _cast(value, dtype: torch.dtype, source=_LOW_PRECISION):
     return value
 
 
+def _autocast_precision(dtype: torch.dtype) -> Precision:
+    if dtype == torch.bfloat16:
+        return Precision('bfloat16', 'bfloat16', 'bfloat16 autocast')
+    return Precision('float32', 'float32', f'{dtype} autocast: float32 kernels')
+
+
 def eager_float_kernel(fn: Callable) -> Callable:
     r"""Wraps a hand-written kernel (a custom :class:`torch.autograd.Function`
     over sparse tensors or with a hand-derived backward) so that it runs
@@ -32,7 +40,12 @@ def eager_float_kernel(fn: Callable) -> Callable:
       random streams are outside what the compiler traces);
     - under autocast it runs in float32 with autocast off, as autocast runs
       its own float32 operations (softmax, norms): float16 and bfloat16
-      inputs are cast up and the output is float32;
+      inputs are cast up and the output is float32; under bfloat16
+      autocast it runs in the ``'bfloat16'`` precision
+      (:func:`~torch_geometric_ea.precision.using`), so that the kernels
+      that cast their large products' inputs
+      (:func:`~torch_geometric_ea.precision.for_products`) multiply in
+      bfloat16 while their reductions stay float32;
     - on float16 or bfloat16 inputs without autocast (a ``.half()`` or
       ``.bfloat16()`` module) it computes in float32 as well, since the
       sparse products have no half-precision kernels on the CPU, and casts
@@ -52,7 +65,8 @@ def eager_float_kernel(fn: Callable) -> Callable:
         args = _cast(args, torch.float32)
         kwargs = {key: _cast(value, torch.float32) for key, value in kwargs.items()}
         if torch.is_autocast_enabled(device):
-            with torch.autocast(device, enabled=False):
+            with torch.autocast(device, enabled=False), \
+                    using(_autocast_precision(torch.get_autocast_dtype(device))):
                 return fn(*args, **kwargs)
         return _cast(fn(*args, **kwargs), low, (torch.float32,))
     return kernel
