@@ -6,47 +6,15 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..precision import product_dtype
 from .functional import eager_float_kernel
+from .loss_blocks import block_scores, blocks, exp_scores, forward_low, masked
 
 __all__ = ['NormalizedHardSampleMiningLoss', 'orient_pairs']
 
 # The most entries of one rows x candidates score block (256 MiB in float32):
 # row blocks shrink below ``row_chunk_size`` when the candidates are many.
 BLOCK_ELEMENTS = 2 ** 26
-
-
-def _block_scores(a_aug: Tensor, c_aug: Tensor, mask_cols: Tensor, start: int,
-                  fill: Tensor) -> Tensor:
-    r"""Shifted margin scores :math:`l - \rho` of one block of candidates,
-    as a single product: ``a_aug`` holds :math:`[2a, \gamma + d(a, p) -
-    \|a\|^2 - \rho, 1]` per row, ``c_aug`` :math:`[x_k, 1, -\|x_k\|^2]`.
-    Masked entries (:math:`l = 0`) are set to ``fill`` = :math:`-\rho`."""
-    y = a_aug @ c_aug.t()
-    rows, cols = _masked(mask_cols, start, y.size(1))
-    y[rows, cols] = fill[rows]
-    return y
-
-
-def _masked(mask_cols: Tensor, start: int, width: int) -> Tuple[Tensor, Tensor]:
-    local = mask_cols - start
-    valid = (local >= 0) & (local < width)
-    rows = torch.arange(mask_cols.size(0), device=mask_cols.device)
-    return rows.unsqueeze(1).expand_as(local)[valid], local[valid]
-
-
-def _exp_scores(y: Tensor, row_max: Tensor, scale: Tensor) -> Tensor:
-    r"""In place: :math:`\exp(\max(c (y - y_{max}), -60))`. The floor keeps
-    every value a normal float: with :math:`\lambda = 30` most would
-    otherwise be subnormal, which makes the following matrix products many
-    times slower on CPUs; it changes a row's sum by at most
-    :math:`N e^{-60}`."""
-    return y.sub_(row_max.unsqueeze(1)).mul_(scale.unsqueeze(1)) \
-        .clamp_min_(-60.0).exp_()
-
-
-def _blocks(size: int, chunk: Optional[int]) -> List[Tuple[int, int]]:
-    step = size if chunk is None else max(1, chunk)
-    return [(s, min(s + step, size)) for s in range(0, size, step)] or [(0, 0)]
 
 
 def _row_block(anchor: Tensor, positive: Tensor, cand: Tensor, c_aug: Tensor,
@@ -65,7 +33,7 @@ def _row_block(anchor: Tensor, positive: Tensor, cand: Tensor, c_aug: Tensor,
     fill = -shift
 
     def scores(s, e):
-        return _block_scores(a_aug, c_aug[s:e], mask_cols, s, fill)
+        return block_scores(a_aug, c_aug[s:e], mask_cols, s, fill)
 
     total = torch.zeros_like(offset, dtype=torch.float64)
     total_sq = torch.zeros_like(total)
@@ -83,7 +51,7 @@ def _row_block(anchor: Tensor, positive: Tensor, cand: Tensor, c_aug: Tensor,
 
     exp_sum = torch.zeros_like(offset)
     for s, e in cand_blocks:
-        u = _exp_scores(kept if kept is not None else scores(s, e), row_max, scale)
+        u = exp_scores(kept if kept is not None else scores(s, e), row_max, scale)
         exp_sum += u.sum(1)
     loss = scale * (row_max - mean.to(offset.dtype)) + exp_sum.log()
     if cand_acc is None:
@@ -93,9 +61,9 @@ def _row_block(anchor: Tensor, positive: Tensor, cand: Tensor, c_aug: Tensor,
     weight_sum = torch.zeros_like(exp_sum)
     weighted = torch.zeros_like(anchor)
     for s, e in cand_blocks:
-        w = u if kept is not None else _exp_scores(scores(s, e), row_max, scale)
+        w = u if kept is not None else exp_scores(scores(s, e), row_max, scale)
         w.mul_(coef)
-        rows, cols = _masked(mask_cols, s, w.size(1))
+        rows, cols = masked(mask_cols, s, w.size(1))
         w[rows, cols] = 0.0
         weight_sum += w.sum(dim=1)
         weighted.addmm_(w, cand[s:e])
@@ -103,6 +71,14 @@ def _row_block(anchor: Tensor, positive: Tensor, cand: Tensor, c_aug: Tensor,
         col_weight[s:e] += w.sum(dim=0)
     ws = weight_sum.unsqueeze(1)
     return loss, 2 * (weighted - ws * positive), 2 * ws * (positive - anchor)
+
+
+def _rows_per_block(width: int, row_chunk_size: Optional[int], per_float: int) -> int:
+    r"""Rows of a score block of ``width`` candidates: at most
+    ``row_chunk_size`` and :data:`BLOCK_ELEMENTS` entries, times
+    ``per_float`` entries of a low precision per float32 one."""
+    rows = max(1, per_float * BLOCK_ELEMENTS // max(width, 1))
+    return rows if row_chunk_size is None else min(per_float * row_chunk_size, rows)
 
 
 class _NHSMFunction(torch.autograd.Function):
@@ -133,20 +109,28 @@ class _NHSMFunction(torch.autograd.Function):
                 mask_cols: Tensor, gamma: float, lam: float, tau: float,
                 chunk_size: Optional[int], row_chunk_size: Optional[int]):
         need_grad = any(ctx.needs_input_grad[:3])
+        dtype = product_dtype(anchor.device)
+        if anchor.dtype == torch.float32 and dtype != torch.float32:
+            rows = _rows_per_block(min(chunk_size or cand.size(0), cand.size(0)),
+                                   row_chunk_size, 4 // dtype.itemsize)
+            losses, grads = forward_low(anchor, positive, cand, mask_cols, gamma, lam,
+                                        chunk_size, rows, need_grad, dtype)
+            if need_grad:
+                ctx.save_for_backward(*grads)
+            return (torch.cat(losses) + tau).sum()
         sq_cand = cand.pow(2).sum(-1)
         cand_mean = cand.mean(0)
         c_aug = torch.cat([cand, cand.new_ones(cand.size(0), 1),
                            -sq_cand.unsqueeze(1)], dim=1)
-        cand_blocks = _blocks(cand.size(0), chunk_size)
+        cand_blocks = blocks(cand.size(0), chunk_size)
         losses = []
         grad_cand = col_weight = None
         if need_grad:
             grad_anchor, grad_positive = torch.empty_like(anchor), torch.empty_like(positive)
             grad_cand, col_weight = torch.zeros_like(cand), sq_cand.new_zeros(cand.size(0))
         width = cand.size(0) if chunk_size is None else min(chunk_size, cand.size(0))
-        rows = max(1, BLOCK_ELEMENTS // max(width, 1))  # bound the score block
-        rows = rows if row_chunk_size is None else min(row_chunk_size, rows)
-        for r0, r1 in _blocks(anchor.size(0), rows):
+        rows = _rows_per_block(width, row_chunk_size, 1)  # bound the score block
+        for r0, r1 in blocks(anchor.size(0), rows):
             loss, g_a, g_p = _row_block(
                 anchor[r0:r1], positive[r0:r1], cand, c_aug, sq_cand, cand_mean,
                 mask_cols[r0:r1], gamma, lam, cand_blocks, grad_cand, col_weight)
