@@ -7,7 +7,9 @@ reports the peak memory (the "where the time goes" table of
     python benchmarks/profile_step.py --dataset synthetic --num-entities 100000
 
 ``--candidates random --num-candidates K`` times the loss over K random
-candidates instead of all entities.
+candidates instead of all entities. ``--precision bfloat16`` runs the
+products in bfloat16 (see :mod:`torch_geometric_ea.precision`; default
+float32, as the documented table).
 
 Each step is one batch of ``--batch-size`` training pairs: the full-graph
 forward, the loss (whose gradient is computed in its forward pass), the
@@ -23,6 +25,7 @@ os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')  # as the CLI does
 
 import torch  # noqa: E402
 
+from torch_geometric_ea import precision  # noqa: E402
 from torch_geometric_ea.data import get_pair  # noqa: E402
 from torch_geometric_ea.data.pair import to_union  # noqa: E402
 from torch_geometric_ea.nn import (  # noqa: E402
@@ -51,8 +54,11 @@ def main(argv=None):
     parser.add_argument('--negatives', choices=['all', 'other'], default='all')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile the model')
+    parser.add_argument('--precision', choices=precision.PRECISIONS, default='float32')
     parser.add_argument('--json', help='write the step times and peak here')
     args = parser.parse_args(argv)
+    used = precision.resolve_precision(args.precision)
+    print(f'precision: {used}', flush=True)
     if not args.system_malloc:
         keep_freed_memory()
     if args.threads:
@@ -74,6 +80,10 @@ def main(argv=None):
     train = union.link_index[:, union.train_mask]
 
     def step(batch):
+        with precision.using(used):
+            return timed_step(batch)
+
+    def timed_step(batch):
         times = [time.perf_counter()]
         optimizer.zero_grad()
         cand, node_type = None, union.node_type
