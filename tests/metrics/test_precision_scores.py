@@ -3,12 +3,20 @@ float32 ones, because near-ties that rounding could decide are re-scored
 in float32."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from torch_geometric_ea import precision
+from torch_geometric_ea.metrics import similarity
 from torch_geometric_ea.metrics.ranking import evaluate_alignment, paired_ranks
 from torch_geometric_ea.metrics.similarity import csls_topk, low_pair, similarity_pass
+
+
+@pytest.fixture(autouse=True)
+def any_width(monkeypatch):
+    # The tests' narrow embeddings take the low-precision path too.
+    monkeypatch.setattr(similarity, 'LOW_PRECISION_MIN_WIDTH', 1)
 
 
 def dense_ranks(scores):
@@ -85,8 +93,11 @@ def test_csls_topk_takes_the_float32_top():
     assert torch.allclose(got_v, want_v, atol=1e-5)
 
 
-def test_float32_and_other_dtypes_take_the_float32_path():
+def test_float32_other_dtypes_and_narrow_embeddings_take_the_float32_path(
+        monkeypatch):
     x, y = random_pair(50, 8)
     assert low_pair(x, y) is None
     with precision.using('bfloat16'):
         assert low_pair(x.double(), y.double()) is None
+        monkeypatch.setattr(similarity, 'LOW_PRECISION_MIN_WIDTH', 9)
+        assert low_pair(x, y) is None
