@@ -13,6 +13,7 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import softmax
 
+from ...precision import product_dtype
 from ..functional import (
     eager_float_kernel,
     unit_rows,
@@ -39,26 +40,41 @@ class _DenseProxyGate(torch.autograd.Function):
     so both passes go ``chunk_size`` rows at a time: the intermediates
     never exceed a few :math:`\text{chunk} \times C` blocks. First-order
     only (``once_differentiable``); the ``edge_index`` path of the layer is
-    plain autograd."""
+    plain autograd.
+
+    In a low product precision
+    (:func:`~torch_geometric_ea.precision.product_dtype`) the three
+    :math:`N \times C \times C` gate products take low-precision inputs
+    (the weight cast once, :math:`\mathbf{h}^p` and the gate's gradient
+    once per block); the rest of the layer and the gradients stay float32."""
     @staticmethod
-    def _forward(x, proxy, weight, bias):
+    def _forward(x, proxy, weight, bias, low=None):
         x_unit, x_norm = unit_rows(x)
         q_unit, q_norm = unit_rows(proxy)
         beta = torch.softmax(x_unit @ q_unit.t(), dim=-1)
         attended = beta @ proxy
         x_p = x - attended
+        if low is not None:  # the weight in the product dtype
+            x_p_low = x_p.to(low.dtype)
+            pre = x_p_low @ low.t()
+            gate = (pre.float() if bias is None else torch.add(pre, bias)).sigmoid_()
+            return x_unit, x_norm, q_unit, q_norm, beta, attended, x_p, gate, x_p_low
         gate = torch.sigmoid(torch.addmm(bias, x_p, weight.t()) if bias is not None
                              else x_p @ weight.t())
-        return x_unit, x_norm, q_unit, q_norm, beta, attended, x_p, gate
+        return x_unit, x_norm, q_unit, q_norm, beta, attended, x_p, gate, None
 
     @staticmethod
     def forward(ctx, x, proxy, weight, bias, chunk_size):
+        dtype = product_dtype(x.device)
+        low = None  # the weight cast for low-precision products, if any
+        if x.dtype == torch.float32 and dtype != torch.float32:
+            low = weight.to(dtype)
         out = torch.empty_like(x)
         for rows in _row_blocks(x.size(0), chunk_size):
-            *_, attended, x_p, gate = _DenseProxyGate._forward(x[rows], proxy,
-                                                               weight, bias)
+            *_, attended, x_p, gate, _ = _DenseProxyGate._forward(x[rows], proxy,
+                                                                  weight, bias, low)
             out[rows] = x_p.addcmul_(gate, attended)
-        ctx.chunk_size = chunk_size
+        ctx.chunk_size, ctx.low = chunk_size, low
         ctx.save_for_backward(x, proxy, weight, bias)
         return out
 
@@ -69,13 +85,20 @@ class _DenseProxyGate(torch.autograd.Function):
         grad_x = torch.empty_like(x)
         grad_proxy, grad_weight = torch.zeros_like(proxy), torch.zeros_like(weight)
         grad_bias = torch.zeros_like(bias) if bias is not None else None
+        low = ctx.low
         for rows in _row_blocks(x.size(0), ctx.chunk_size):
             (x_unit, x_norm, q_unit, q_norm, beta, attended, x_p,
-             gate) = _DenseProxyGate._forward(x[rows], proxy, weight, bias)
+             gate, x_p_low) = _DenseProxyGate._forward(x[rows], proxy, weight, bias,
+                                                       low)
             g = grad[rows]
             grad_pre = (g * attended).mul_(gate * (1 - gate))  # through sigmoid
-            g_x = torch.addmm(g, grad_pre, weight)  # via x_p
-            grad_weight.addmm_(grad_pre.t(), x_p)
+            if low is None:
+                g_x = torch.addmm(g, grad_pre, weight)  # via x_p
+                grad_weight.addmm_(grad_pre.t(), x_p)
+            else:
+                grad_pre_low = grad_pre.to(low.dtype)
+                g_x = torch.add(g, grad_pre_low @ low)
+                grad_weight += grad_pre_low.t() @ x_p_low
             if grad_bias is not None:
                 grad_bias += grad_pre.sum(0)
             grad_att = (g * gate).sub_(g_x)
