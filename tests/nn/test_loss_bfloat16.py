@@ -130,3 +130,20 @@ def test_row_statistics_of_a_low_precision_block():
     assert torch.equal(total, y.float().sum(1))
     # the norm rounded to bfloat16, then squared
     assert torch.allclose(total_sq, y.float().pow(2).sum(1), rtol=2 ** -7)
+
+
+def test_repeated_entities_and_x_used_elsewhere():
+    # anchors and positives read by index inside: repeated entities add up,
+    # and another use of x adds its gradient as autograd does
+    x, pairs, node_type = case(n=120, b=30, seed=5)
+    pairs = torch.cat([pairs, pairs[:, :7]], dim=1)  # seven pairs twice
+    loss_fn = NormalizedHardSampleMiningLoss()
+
+    def run(x, using):
+        x = x.clone().requires_grad_()
+        with precision.using(using):
+            (loss_fn(x, pairs) + 0.01 * x.sum()).backward()
+        return x.grad - 0.01
+
+    ref = run(x.double(), 'float32')
+    assert (run(x, 'bfloat16').double() - ref).norm() <= GRAD_TOL * ref.norm()

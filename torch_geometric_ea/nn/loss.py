@@ -154,6 +154,39 @@ def _nhsm(*args):
     return _NHSMFunction.apply(*args)
 
 
+class _NHSMAllRows(torch.autograd.Function):
+    r""":class:`_NHSMFunction` in a low product precision with every row of
+    :math:`X` a candidate and the anchors and positives read by index
+    inside: backward returns one gradient of :math:`X`, the candidates'
+    with the anchors' and positives' added at their rows, instead of
+    autograd's three :math:`N \times D` ones (two of them zero-filled)."""
+    @staticmethod
+    def forward(ctx, x: Tensor, a: Tensor, p: Tensor, gamma: float, lam: float,
+                tau: float, chunk_size: Optional[int], row_chunk_size: Optional[int],
+                dtype: torch.dtype):
+        rows = _rows_per_block(min(chunk_size or x.size(0), x.size(0)),
+                               row_chunk_size, 4 // dtype.itemsize)
+        need_grad = ctx.needs_input_grad[0]
+        losses, grads = forward_low(x[a], x[p], x, torch.stack([a, p], dim=1), gamma,
+                                    lam, chunk_size, rows, need_grad, dtype)
+        if need_grad:
+            grad_anchor, grad_positive, grad = grads
+            ctx.save_for_backward(grad.index_add_(0, a, grad_anchor)
+                                  .index_add_(0, p, grad_positive))
+        return (torch.cat(losses) + tau).sum()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        grad, = ctx.saved_tensors
+        return (grad.mul_(grad_out), *[None] * 8)  # single backward
+
+
+@eager_float_kernel
+def _nhsm_all_rows(*args):
+    return _NHSMAllRows.apply(*args)
+
+
 def _check_candidates(candidates: Tensor, num_nodes: int):
     if candidates.dim() != 1 or candidates.numel() == 0:
         raise ValueError(f"'candidates' must be a non-empty 1-D tensor of "
@@ -284,7 +317,11 @@ class NormalizedHardSampleMiningLoss(torch.nn.Module):
             sides = [(a, p, pool[node_type[pool] == node_type[p[0]]])
                      for a, p in ((i, j), (j, i))]
         total = x.new_zeros(())
+        dtype = product_dtype(x.device)
         for a, p, cand in sides:
+            if cand is None and x.dtype == torch.float32 and dtype != torch.float32:
+                total = total + _nhsm_all_rows(x, a, p, *args, dtype)
+                continue
             if cand is None:
                 mask = torch.stack([a, p], dim=1)
                 cand_x = x
