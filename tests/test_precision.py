@@ -50,8 +50,11 @@ def test_auto_on_cuda_follows_the_tensor_cores(monkeypatch, capability, used):
     assert precision.resolve_precision('auto', 'cuda').used == used
 
 
-def test_the_probe_times_real_products():
+def test_the_probe_times_real_products_and_leaves_the_random_state():
+    precision.bfloat16_speedup.cache_clear()
+    state = torch.get_rng_state()
     speedup = precision.bfloat16_speedup()
+    assert torch.equal(torch.get_rng_state(), state)  # else the first run differs
     assert speedup > 0 and precision.bfloat16_speedup() == speedup  # once a process
 
 

@@ -126,6 +126,7 @@ def test_candidates_equal_those_of_the_aligner():
     pytest.importorskip('scipy')
     from torch_geometric_ea import Aligner
     from torch_geometric_ea.data import synthetic_pair
+    from torch_geometric_ea.precision import using
     from torch_geometric_ea.train.lightea import LightEAConfig
     data = synthetic_pair(60, num_relations=8, seed=0)
     aligner = Aligner.fit(data, 'lightea', LightEAConfig(ent_dim=64, top_k=20, device='cpu'),
@@ -137,8 +138,9 @@ def test_candidates_equal_those_of_the_aligner():
         for csls_k, chunk_size in ((10, 7), (0, 10_000)):
             want = aligner.candidates(k=5, decoder=decoder, csls_k=csls_k,
                                       chunk_size=chunk_size)
-            keep, index, score, rank = decode_candidates(
-                x, y, 5, decoder, csls_k=csls_k, chunk_size=chunk_size)
+            with using(aligner.precision):  # the aligner's products
+                keep, index, score, rank = decode_candidates(
+                    x, y, 5, decoder, csls_k=csls_k, chunk_size=chunk_size)
             assert torch.equal(sources[keep], want.source)
             assert torch.equal(targets[index[keep]], want.target)
             assert torch.equal(score[keep], want.score)
