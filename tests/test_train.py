@@ -141,9 +141,9 @@ def test_eval_top_k_ranks_every_test_link_by_cosine_among_its_top_k():
     top = train_dual_amn(data, small_config(epochs=3, eval_top_k=12), progress=False)
     assert top.history[0]['losses'] == full.history[0]['losses']
     union = to_union(data)
-    emb = top.embed()
     test_links = union.link_index[:, union.test_mask]
     with using(top.protocol['precision']['used']):  # the run's products
+        emb = top.embed()
         assert top.metrics == evaluate_top_k(emb, emb, test_links, 12)
     assert top.metrics != full.metrics  # cosine, not CSLS
     assert top.protocol['ranking'] == 'cosine top-12'
