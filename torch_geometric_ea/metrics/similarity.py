@@ -35,11 +35,12 @@ DEFAULT_CHUNK_SIZE = 1024
 #: Candidates beyond ``k`` per row and column that a low-precision pass
 #: re-scores in float32 before it keeps the exact top ``k``.
 EXTRA_CANDIDATES = 8
-#: The narrowest embeddings whose evaluation takes low-precision products:
-#: below it the float32 products cost less than the passes and re-scoring
-#: that keep the ranks exact (zh_en test links, 2 AMX cores: CSLS 0.78 s in
-#: float32 against 0.91 s at width 200, 4.4 s against 1.6 s at 768).
-LOW_PRECISION_MIN_WIDTH = 512
+#: The narrowest embeddings whose evaluation takes low-precision products.
+#: On 2 AMX cores (zh_en test links, medians of alternated runs) the passes
+#: and re-scoring that keep the ranks exact cost what the products save:
+#: width 768, CSLS 1.61 s float32 against 1.52 s bf16, cosine 1.13 against
+#: 1.27; width 200 loses more. So no width in use takes them by default.
+LOW_PRECISION_MIN_WIDTH = 1024
 
 Radii = Optional[Tuple[Tensor, Tensor]]
 
