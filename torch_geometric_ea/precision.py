@@ -13,7 +13,7 @@ float32.
 
 On the CPU a bfloat16 product returns bfloat16 (PyTorch has no float32
 output for it there): its entries are rounded to 8 significant bits
-(relative error :math:`2^{-9}`), while the sum inside is float32.
+(relative error up to :math:`2^{-8}`), while the sum inside is float32.
 """
 import contextlib
 import contextvars
