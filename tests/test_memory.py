@@ -11,6 +11,8 @@ from dataclasses import replace
 
 import pytest
 import torch
+
+from torch_geometric_ea.precision import using
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -138,10 +140,12 @@ def _has_mallinfo2() -> bool:
 @pytest.mark.skipif(not _has_mallinfo2(), reason='needs glibc 2.33 (mallinfo2)')
 @pytest.mark.parametrize('entities, candidates, batch, channels', [
     (10_000, 'all', 1024, 128), (40_000, 'random', 2048, 64)])
+@pytest.mark.parametrize('precision', ['float32', 'bfloat16'])
 def test_dual_amn_step_and_embedding_tensors_match_the_allocator(
-        entities, candidates, batch, channels):
+        entities, candidates, batch, channels, precision):
     data = synthetic_pair(entities, seed=0)
-    cfg = DualAMNConfig(candidates=candidates, batch_size=batch, channels=channels)
+    cfg = DualAMNConfig(candidates=candidates, batch_size=batch, channels=channels,
+                        precision=precision)
     estimate = estimate_memory('dual-amn', pair_size(data), cfg, heap_kept=False)
     run = prepare_run(data, 0, 'cpu', lambda u: dual_amn_graph(
         u.edge_index, u.edge_type, u.num_nodes, u.num_relations))
@@ -158,8 +162,9 @@ def test_dual_amn_step_and_embedding_tensors_match_the_allocator(
                    sample).backward()
         optimizer.step()
 
-    step()  # gradients and optimiser state exist from here on
-    measured = _transient(step)
+    with using(precision):
+        step()  # gradients and optimiser state exist from here on
+        measured = _transient(step)
     assert 0.75 < estimate.phases['train'] / measured < 1.3
     rows = rows_to_embed(run.test_pairs, run.test_pairs[0, :0])[0]
     model.eval()
