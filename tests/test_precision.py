@@ -7,8 +7,12 @@ from hypothesis import strategies as st
 
 from torch_geometric_ea import precision
 from torch_geometric_ea.cli import main
+from unittest import mock
+
+from torch_geometric_ea.metrics import topk
 from torch_geometric_ea.metrics.topk import (
     blocked_topk,
+    search_dtype,
     topk_both_ways,
     topk_inner_products,
 )
@@ -96,7 +100,7 @@ def test_bfloat16_top_k_is_the_float32_top_k_up_to_its_resolution(n, m, d, k, se
     # resolution, and nothing left out beats the k-th selected by more.
     x, y = _unit(n, d, seed), _unit(m, d, seed + 1)
     exact = x @ y.t()
-    with precision.using('bfloat16'):
+    with precision.using('bfloat16'), mock.patch.object(topk, 'LOW_PRECISION_MIN_WIDTH', 1):
         results = [topk_inner_products(x, y, k, chunk_size=7),
                    topk_both_ways(x, y, k, chunk_size=7)[:2],
                    topk_both_ways(x, y, k, chunk_size=7)[2:],
@@ -116,7 +120,11 @@ def test_bfloat16_top_k_differs_from_float32_so_the_products_ran_low():
     x, y = _unit(50, 64, 0), _unit(80, 64, 1)
     values32 = topk_inner_products(x, y, 5)[0]
     with precision.using('bfloat16'):
-        values16 = topk_inner_products(x, y, 5)[0]
+        assert torch.equal(topk_inner_products(x, y, 5)[0], values32)  # too narrow
+        with mock.patch.object(topk, 'LOW_PRECISION_MIN_WIDTH', 64):
+            values16 = topk_inner_products(x, y, 5)[0]
+        assert search_dtype(1024, 'cpu') == torch.bfloat16
+        assert search_dtype(1023, 'cpu') == torch.float32
     assert not torch.equal(values16, values32)
     assert torch.allclose(values16, values32, atol=2 * BF16_RESOLUTION)
 

@@ -29,10 +29,10 @@ from torch_geometric_ea.metrics.ranking import (
     no_links_metrics,
 )
 from torch_geometric_ea.metrics.ranks import key_groups, row_keys
+from torch_geometric_ea.metrics.topk import search_dtype
 from torch_geometric_ea.nn.functional import unit_rows_
 from torch_geometric_ea.nn.models.lightea import PROJECTIONS, LightEA, lightea_graph
 from torch_geometric_ea.nn.models.lightea import kronecker_factors as factor
-from torch_geometric_ea.precision import product_dtype
 from torch_geometric_ea.runtime import return_freed_memory
 from torch_geometric_ea.train.checkpoint import Checkpoints
 from torch_geometric_ea.train.common import BOOTSTRAP, TrainResult
@@ -133,7 +133,8 @@ def _unit_pair(x: Tensor, src: Tensor, tgt: Tensor,
     :func:`~torch_geometric_ea.metrics.ranks.duplicate_rows`, hashed from
     the same chunks."""
     x_src, x_tgt = GatheredRows(x, src, unit_rows_), GatheredRows(x, tgt, unit_rows_)
-    y_t = x.new_empty(x.size(1), tgt.numel(), dtype=product_dtype(x.device))
+    dtype = search_dtype(x.size(1), x.device)
+    y_t = x.new_empty(x.size(1), tgt.numel(), dtype=dtype)
     step, keys = _hash_rows(x), []
     for start in range(0, tgt.numel(), step):
         rows = x_tgt[start:start + step]
