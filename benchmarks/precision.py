@@ -41,7 +41,7 @@ MODELS = {
     'dual-amn': ['--model', 'dual-amn'],
     'dual-amn-3ep': ['--model', 'dual-amn', '--epochs', '3'],
     'dual-amn-1ep': ['--model', 'dual-amn', '--epochs', '1'],
-    'gcn-align': ['--model', 'gcn-align'],
+    'gcn-align-20ep': ['--model', 'gcn-align', '--epochs', '20'],
     'rdgcn-5ep': ['--model', 'rdgcn', '--epochs', '5'],
 }
 PAIRS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
@@ -49,7 +49,7 @@ PAIRS = ['dbp15k/zh_en', 'dbp15k/ja_en', 'dbp15k/fr_en', 'srprs/en_fr']
 GROUPS = {
     'speed': ['lightea/dbp15k/zh_en', 'lightea/synthetic/100000',
               'dual-amn-3ep/dbp15k/zh_en', 'dual-amn-1ep/synthetic/100000',
-              'gcn-align/dbp15k/zh_en', 'rdgcn-5ep/dbp15k/zh_en'],
+              'gcn-align-20ep/dbp15k/zh_en', 'rdgcn-5ep/dbp15k/zh_en'],
     'lightea': [f'{m}/{p}' for p in PAIRS for m in ('lightea', 'lightea-i3')],
     'dual-amn': ['dual-amn/dbp15k/zh_en', 'dual-amn/srprs/en_fr'],
     'seeds': [f'dual-amn/{p}/{s}' for p in ('dbp15k/zh_en', 'srprs/en_fr')
@@ -118,9 +118,12 @@ def row(record: Dict, reference: Optional[Dict]) -> List[str]:
     used = record.get('protocol', {}).get('precision', {}).get('used', 'float32')
     return [record['run'], used if record['label'] != 'before' else 'float32 (before)',
             f"{t['total']:.1f}", f'{work:.1f}', f"{t['evaluate']:.1f}",
-            *(f'{m[k]:.4f}' for m in (s2t,) for k in ('hits@1', 'mrr')),
-            *(f'{m[k]:.4f}' for m in (t2s,) for k in ('hits@1', 'mrr')),
+            *(_metric(m.get(k)) for m in (s2t, t2s) for k in ('hits@1', 'mrr')),
             f"{record['peak_memory_gib']:.2f}", speed]
+
+
+def _metric(value) -> str:
+    return '-' if value is None or value != value else f'{value:.4f}'  # not ranked
 
 
 def table(runs: List[str]) -> List[List[str]]:
@@ -138,6 +141,7 @@ def main(argv: Optional[List[str]] = None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--groups', nargs='+', default=['speed'], choices=GROUPS)
     parser.add_argument('--root', default='data', help='dataset folder')
+    parser.add_argument('--runs', nargs='+', help='only these runs of the groups')
     parser.add_argument('--before', help='a checkout of the code to compare with')
     parser.add_argument('--lock', help='run each process under flock LOCK')
     parser.add_argument('--reuse', action='store_true')
@@ -145,7 +149,8 @@ def main(argv: Optional[List[str]] = None):
     parser.add_argument('--docs', action='store_true',
                         help='rewrite the table of docs/results/precision.rst')
     args, extra = parser.parse_known_args(argv)
-    runs = [run for group in args.groups for run in GROUPS[group]]
+    runs = [run for group in args.groups for run in GROUPS[group]
+            if not args.runs or run in args.runs]
     labels = (['before'] if args.before else []) + list(PRECISIONS)
     for run in runs if not args.finished else []:
         for label in labels:
@@ -153,13 +158,14 @@ def main(argv: Optional[List[str]] = None):
                 continue
             record = run_once(run, label, args, extra)
             print(' | '.join(row(record, None)[:-1]), flush=True)
+    runs = [run for group in args.groups for run in GROUPS[group]]  # every kept one
     rows = table(runs)
     print('\n'.join(' | '.join(r) for r in [HEADER] + rows))
     if args.docs:
         command = ('python benchmarks/precision.py --root data --groups '
                    + ' '.join(args.groups) + ' --reuse --docs')
         cpus = sorted({json.load(open(record_path(run, label)))['cpu']
-                       for run in runs for label in labels
+                       for run in runs for label in ('before', *PRECISIONS)
                        if osp.exists(record_path(run, label))})
         write_block('precision', HEADER, rows, command,
                     notes=[f"Machine: {'; '.join(cpus)}, 2 threads."])

@@ -37,14 +37,16 @@ def test_large_pairs_score_random_candidates_in_larger_batches(num_nodes, num_tr
     million = (dict(channels=64, eval_top_k=10) if 2 * num_nodes > MILLION_ENTITIES
                else {})
     assert scale_settings('dual-amn', pair, ()) == dict(
-        candidates='random', num_candidates=4096, batch_size=batch, **million)
+        candidates='random', num_candidates=4096, batch_size=batch,
+        precision='float32', **million)
     assert scale_settings('gcn-align', pair, ()) == {}
 
 
 def test_million_entity_dual_amn_keeps_the_channels_the_user_set():
     pair = sized_pair(1_000_000, 270_000)
     assert scale_settings('dual-amn', pair, ('channels', )) == dict(
-        candidates='random', num_candidates=4096, batch_size=32768, eval_top_k=10)
+        candidates='random', num_candidates=4096, batch_size=32768, eval_top_k=10,
+        precision='float32')
 
 
 def test_lightea_narrows_its_features_with_the_pair():
@@ -64,7 +66,8 @@ def test_options_the_user_set_are_kept_and_the_rest_reported(capsys):
     config = build_config('dual-amn', args, pair)
     assert (config.batch_size, config.candidates, config.num_candidates) == (
         2048, 'random', 4096)
-    assert args.scale_settings == dict(candidates='random', num_candidates=4096)
+    assert args.scale_settings == dict(candidates='random', num_candidates=4096,
+                                       precision='float32')
     assert 'scale settings for a pair of 200,000 entities' in capsys.readouterr().err
     args = build_parser().parse_args(['train', '--model', 'lightea', '--set',
                                       'projection=gaussian'])

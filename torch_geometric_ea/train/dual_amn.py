@@ -344,8 +344,7 @@ class DualAMNSpec(AlignerSpec):
     def estimate_memory(cls, size: PairSize, cfg, growth: float,
                         candidates: bool = False) -> MemoryEstimate:
         n, c, layers = size.entities, cfg.channels, cfg.num_layers
-        if low_precision(cfg) and growth > 1:  # copies of two dtypes: more holes
-            growth = LOW_PRECISION_HEAP_GROWTH
+        growth = LOW_PRECISION_HEAP_GROWTH if low_precision(cfg) and growth > 1 else growth
         edges, dim = size.merged_edges, 2 * (cfg.num_layers + 1) * cfg.channels
         batch = min(cfg.batch_size, max(size.train_links, 1)) * 2  # both sides
         if cfg.candidates == 'all' or cfg.num_candidates >= n:
@@ -411,12 +410,13 @@ class DualAMNSpec(AlignerSpec):
     @classmethod
     def scale_settings(cls, data: HeteroData) -> Dict:
         r"""Random loss candidates in batches grown with the seed links
-        (about five steps per epoch); above
+        (about five steps per epoch), float32 (bfloat16 ran slower: 100K, an
+        epoch and its evaluation 99.5 s against 82.5); above
         :data:`~torch_geometric_ea.train.scale.MILLION_ENTITIES` also 64
         channels and cosine top-10 ranking (see
         :mod:`~torch_geometric_ea.train.scale`)."""
         num_train = int(data[LINK].train_mask.sum())
-        settings = dict(candidates='random', num_candidates=4096,
+        settings = dict(candidates='random', num_candidates=4096, precision='float32',
                         batch_size=scale.scale_batch_size(num_train))
         if scale.num_entities(data) > scale.MILLION_ENTITIES:
             settings.update(channels=64, eval_top_k=10)
