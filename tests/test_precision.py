@@ -9,10 +9,10 @@ from torch_geometric_ea import precision
 from torch_geometric_ea.cli import main
 from unittest import mock
 
-from torch_geometric_ea.metrics import topk
+from torch_geometric_ea.metrics import similarity
+from torch_geometric_ea.metrics.similarity import search_dtype
 from torch_geometric_ea.metrics.topk import (
     blocked_topk,
-    search_dtype,
     topk_both_ways,
     topk_inner_products,
 )
@@ -100,7 +100,7 @@ def test_bfloat16_top_k_is_the_float32_top_k_up_to_its_resolution(n, m, d, k, se
     # resolution, and nothing left out beats the k-th selected by more.
     x, y = _unit(n, d, seed), _unit(m, d, seed + 1)
     exact = x @ y.t()
-    with precision.using('bfloat16'), mock.patch.object(topk, 'LOW_PRECISION_MIN_WIDTH', 1):
+    with precision.using('bfloat16'), mock.patch.object(similarity, 'LOW_PRECISION_MIN_WIDTH', 1):
         results = [topk_inner_products(x, y, k, chunk_size=7),
                    topk_both_ways(x, y, k, chunk_size=7)[:2],
                    topk_both_ways(x, y, k, chunk_size=7)[2:],
@@ -121,7 +121,7 @@ def test_bfloat16_top_k_differs_from_float32_so_the_products_ran_low():
     values32 = topk_inner_products(x, y, 5)[0]
     with precision.using('bfloat16'):
         assert torch.equal(topk_inner_products(x, y, 5)[0], values32)  # too narrow
-        with mock.patch.object(topk, 'LOW_PRECISION_MIN_WIDTH', 64):
+        with mock.patch.object(similarity, 'LOW_PRECISION_MIN_WIDTH', 64):
             values16 = topk_inner_products(x, y, 5)[0]
         assert search_dtype(1024, 'cpu') == torch.bfloat16
         assert search_dtype(1023, 'cpu') == torch.float32

@@ -27,7 +27,6 @@ from torch import Tensor
 
 __all__ = ['PRECISIONS', 'Precision', 'check_precision', 'resolve_precision',
            'using', 'current', 'product_dtype', 'for_products', 'bfloat16_speedup',
-           'low_precision',
            'cpu_bf16_flags']
 
 #: The precision settings every config, ``Aligner`` and command takes.
@@ -129,17 +128,6 @@ def resolve_precision(requested: str = 'auto',
         return Precision(requested, requested, f'{requested} requested')
     used, reason = _auto(torch.device(device or 'cpu'))
     return Precision(used, requested, reason)
-
-
-def low_precision(config) -> bool:
-    r"""Whether a run with ``config`` will take bfloat16 products: its
-    ``precision`` resolved on its ``device`` (CUDA when available for
-    none or ``'auto'``), for estimates made before the run."""
-    device = getattr(config, 'device', None)
-    if device in (None, 'auto'):
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return resolve_precision(getattr(config, 'precision', 'float32'),
-                             device).used == 'bfloat16'
 
 
 _CURRENT = contextvars.ContextVar('precision', default=Precision())

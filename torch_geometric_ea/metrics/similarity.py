@@ -29,7 +29,7 @@ from torch_geometric_ea.precision import product_dtype
 __all__ = ['csls_neighbourhood', 'csls_topk', 'similarity_pass', 'score_chunks',
            'check_pair', 'diagonal_scores', 'row_chunks', 'LowPair', 'low_pair',
            'exact_scores', 'low_similarity_pass', 'pad_columns',
-           'LOW_PRECISION_MIN_WIDTH']
+           'LOW_PRECISION_MIN_WIDTH', 'search_dtype']
 
 DEFAULT_CHUNK_SIZE = 1024
 #: Candidates beyond ``k`` per row and column that a low-precision pass
@@ -194,11 +194,22 @@ def low_pair(x: Tensor, y: Tensor) -> Optional[LowPair]:
     low precision (:func:`~torch_geometric_ea.precision.product_dtype`
     is not float32) and pay (:data:`LOW_PRECISION_MIN_WIDTH`), else
     :obj:`None`."""
-    dtype = product_dtype(x.device)
-    if (dtype == torch.float32 or x.dtype != torch.float32
-            or y.dtype != torch.float32 or x.size(1) < LOW_PRECISION_MIN_WIDTH):
+    dtype = search_dtype(x.size(1), x.device)
+    if dtype == torch.float32 or x.dtype != torch.float32 or y.dtype != torch.float32:
         return None
     return LowPair(x, y, x.to(dtype), y.to(dtype))
+
+
+def search_dtype(width: int, device) -> torch.dtype:
+    r"""The dtype ``width``-wide embeddings are multiplied in by the
+    evaluations and the top-k searches: the run's product dtype
+    (:func:`~torch_geometric_ea.precision.product_dtype`) from
+    :data:`LOW_PRECISION_MIN_WIDTH` columns, float32 below (there, on two
+    cores, the casts and narrow bfloat16 products cost more than they save:
+    Dual-AMN's 774 columns at 100K evaluated in 64 s against 59)."""
+    if width < LOW_PRECISION_MIN_WIDTH:
+        return torch.float32
+    return product_dtype(device)
 
 
 def exact_scores(x: Tensor, y: Tensor, rows: Tensor, cols: Tensor, radii: Radii,

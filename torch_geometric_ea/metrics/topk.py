@@ -21,10 +21,10 @@ block costs one product and two maxima (about 0.1 and 0.2 ns per score
 on two AVX2 cores, against 2 ns for the product at :math:`D = 128`).
 
 The products take their inputs in the run's precision from 1,024
-columns (:func:`search_dtype`: the targets cast once, each chunk of
-queries as it comes); in bfloat16 the scores are
-rounded to 8 significant bits and selected as they are, and the values
-returned are float32.
+columns (:func:`~torch_geometric_ea.metrics.similarity.search_dtype`:
+the targets cast once, each chunk of queries as it comes); in bfloat16
+the scores are rounded to 8 significant bits and selected as they are,
+and the values returned are float32.
 """
 from typing import Callable, Optional, Tuple
 
@@ -33,29 +33,13 @@ from torch import Tensor
 
 from torch_geometric_ea.metrics.similarity import (
     DEFAULT_CHUNK_SIZE,
-    LOW_PRECISION_MIN_WIDTH,
     check_pair,
+    search_dtype,
 )
-from torch_geometric_ea.precision import product_dtype
+from torch_geometric_ea.precision import for_products
 
 __all__ = ['blocked_topk', 'few_of_many', 'GatheredRows', 'topk_inner_products',
-           'topk_both_ways', 'search_dtype']
-
-
-def search_dtype(width: int, device) -> torch.dtype:
-    r"""The dtype the searches multiply ``width``-wide rows in: the run's
-    product dtype (:func:`~torch_geometric_ea.precision.product_dtype`)
-    from :data:`~torch_geometric_ea.metrics.similarity.LOW_PRECISION_MIN_WIDTH`
-    columns, float32 below (there, on two cores, the casts and narrow
-    bfloat16 products cost more than they save: Dual-AMN's 774 columns at
-    100K evaluated in 64 s against 59)."""
-    if width < LOW_PRECISION_MIN_WIDTH:
-        return torch.float32
-    return product_dtype(device)
-
-
-def _cast(x: Tensor, dtype: torch.dtype) -> Tensor:
-    return x.to(dtype) if x.dtype == torch.float32 and dtype != x.dtype else x
+           'topk_both_ways']
 
 
 def _search(scores: Tensor, best_v: Tensor, best_i: Tensor, offset: int) -> None:
@@ -97,10 +81,10 @@ def blocked_topk(x: Tensor, y: Tensor, k: int, *, columns: bool = True,
     if columns:
         col_v, col_i = _running_topk(y.size(0), min(k, x.size(0)), x)
     dtype = search_dtype(y.size(1), y.device)
-    yt = _cast(y, dtype).t().contiguous()  # column slices multiply faster
+    yt = for_products(y, dtype).t().contiguous()  # column slices multiply faster
     buffer = yt.new_empty(min(row_block, x.size(0)) * min(col_block, y.size(0)))
     for r0 in range(0, x.size(0), row_block):
-        q = _cast(x[r0:r0 + row_block], dtype)
+        q = for_products(x[r0:r0 + row_block], dtype)
         rows = slice(r0, r0 + row_block)
         for c0 in range(0, y.size(0), col_block):
             block = yt[:, c0:c0 + col_block]
@@ -167,11 +151,11 @@ def topk_inner_products(x: Tensor, y: Tensor, k: int,
     values = x.new_empty(x.size(0), k)
     index = torch.empty(x.size(0), k, dtype=torch.long, device=x.device)
     dtype = search_dtype(y.size(1), y.device)
-    yt = _cast(y, dtype).t().contiguous()
+    yt = for_products(y, dtype).t().contiguous()
     buffer = yt.new_empty(min(chunk_size, x.size(0)), y.size(0))  # no fresh pages
     for start in range(0, x.size(0), chunk_size):
         rows = slice(start, min(start + chunk_size, x.size(0)))
-        scores = torch.matmul(_cast(x[rows], dtype), yt,
+        scores = torch.matmul(for_products(x[rows], dtype), yt,
                               out=buffer[:rows.stop - rows.start])
         values[rows], index[rows] = scores.topk(k, dim=1, sorted=sorted)
     return values, index
@@ -199,7 +183,7 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     row_values = x.new_empty(x.size(0), k_row)
     row_index = torch.empty(x.size(0), k_row, dtype=torch.long, device=x.device)
     dtype = search_dtype(y.size(1), y.device)
-    yt = _cast(y, dtype).t().contiguous()
+    yt = for_products(y, dtype).t().contiguous()
     col_values = yt.new_empty(y.size(0), 0)
     col_index = torch.empty(y.size(0), 0, dtype=torch.long, device=x.device)
     # One buffer for the transposed chunks: writing to fresh pages each
@@ -208,7 +192,7 @@ def topk_both_ways(x: Tensor, y: Tensor, k: int,
     product = yt.new_empty(min(chunk_size, x.size(0)), y.size(0))
     for start in range(0, x.size(0), chunk_size):
         rows = slice(start, min(start + chunk_size, x.size(0)))
-        scores = torch.matmul(_cast(x[rows], dtype), yt,
+        scores = torch.matmul(for_products(x[rows], dtype), yt,
                               out=product[:rows.stop - rows.start])
         row_values[rows], row_index[rows] = scores.topk(k_row, dim=1, sorted=sorted)
         # the columns' candidates, row-wise

@@ -37,7 +37,6 @@ from torch_geometric_ea.nn.sampling import (
     rows_to_embed,
     sample_links,
 )
-from torch_geometric_ea.precision import low_precision
 from torch_geometric_ea.train.checkpoint import Checkpoints
 from torch_geometric_ea.train.common import BOOTSTRAP, TrainResult
 from torch_geometric_ea.train.config import ConfigError, check_config
@@ -51,6 +50,7 @@ from torch_geometric_ea.train.memory import (
     common_terms,
     csls_bytes,
     largest_phase,
+    low_precision,
     name_terms,
     scoring_bytes,
 )

@@ -29,7 +29,7 @@ from torch_geometric_ea.metrics.ranking import (
     no_links_metrics,
 )
 from torch_geometric_ea.metrics.ranks import key_groups, row_keys
-from torch_geometric_ea.metrics.topk import search_dtype
+from torch_geometric_ea.metrics.similarity import search_dtype
 from torch_geometric_ea.nn.functional import unit_rows_
 from torch_geometric_ea.nn.models.lightea import PROJECTIONS, LightEA, lightea_graph
 from torch_geometric_ea.nn.models.lightea import kronecker_factors as factor

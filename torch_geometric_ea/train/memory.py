@@ -28,12 +28,15 @@ from torch_geometric.data import HeteroData
 from torch_geometric_ea.data.names import name_columns, name_source
 from torch_geometric_ea.data.pair import SRC, TGT, to_union
 from torch_geometric_ea.metrics.decoding import few_of_many
+from torch_geometric_ea.precision import resolve_precision
 from torch_geometric_ea.runtime import cgroup_memory_limit, proc_bytes
+from torch_geometric_ea.train.common import resolve_device
 from torch_geometric_ea.train.registry import get_model
 
 __all__ = ['PairSize', 'pair_size', 'MemoryEstimate', 'estimate_memory',
            'fitting_settings', 'available_memory', 'GIB', 'largest_phase',
-           'common_terms', 'name_terms', 'scoring_bytes', 'csls_bytes']
+           'common_terms', 'name_terms', 'scoring_bytes', 'csls_bytes',
+           'low_precision']
 
 GIB = 2 ** 30
 FLOAT = 4
@@ -139,6 +142,15 @@ def largest_phase(common: Dict[str, int], phases: Dict[str, Dict[str, int]],
     if grown[name] > totals[name]:
         parts['heap growth'] = int(grown[name] - totals[name])
     return MemoryEstimate(name, parts, totals)
+
+
+def low_precision(config) -> bool:
+    r"""Whether a run with ``config`` will take bfloat16 products: its
+    ``precision`` resolved on its device
+    (:func:`~torch_geometric_ea.train.common.resolve_device`)."""
+    device = resolve_device(getattr(config, 'device', None))
+    return resolve_precision(getattr(config, 'precision', 'float32'),
+                             device).used == 'bfloat16'
 
 
 def common_terms(size: PairSize, graph_per_edge: int) -> Dict[str, int]:
